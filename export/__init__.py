@@ -1,0 +1,1 @@
+"""biotag.export"""

@@ -1,0 +1,1 @@
+"""biotag.runtime.formats: document readers and writers."""
