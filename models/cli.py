@@ -1,0 +1,33 @@
+"""`biotag train ...` sub-commands. Importing this module must not import torch (the runtime CLI
+registers it); training modules are imported only when a training command runs."""
+from __future__ import annotations
+
+from biotag.runtime.errors import BiotagError
+
+
+def _need_train_extra():
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise BiotagError(f"training needs the 'train' extra (pip install 'biotag[train]'): {exc}") from None
+
+
+def _train_llm(args) -> int:
+    _need_train_extra()
+    from .llm_data import load_config
+    from .train_llm import train
+
+    train(load_config(args.config), args.resume, args.max_steps)
+    return 0
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("train", help="train the tagging LLM or the selector (needs biotag[train])")
+    tsub = p.add_subparsers(dest="what", metavar="WHAT")
+    q = tsub.add_parser("llm", help="fine-tune the tagging LLM from a config file")
+    q.add_argument("--config", required=True, help="JSON config in models/configs/")
+    q.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    q.add_argument("--max-steps", type=int, help="stop early after this many steps (no artifacts)")
+    q.set_defaults(func=_train_llm)

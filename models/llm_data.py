@@ -1,0 +1,208 @@
+"""Training examples for the tagging LLM: corpora -> (task, words, word spans) -> token sequences.
+
+One bilingual mixture (VANER-style instructions naming the dataset and its types), optional
+CoNLL-2003 auxiliary examples (GERBERA) and dense-entity dictionary examples (VANER DBR).
+No torch here: the sequences are plain lists, so tests and the runtime can share them.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from biotag.runtime.codec import FORMAT_S, Span
+from biotag.runtime.decoding import marker_choices
+from biotag.runtime.document import Document
+from biotag.runtime.prompting import Task, TokenTable, target_units
+from biotag.runtime.words import char_span_to_words, segment_words, snap_span_to_words
+
+
+@dataclass
+class Example:
+    """One sentence to tag under one task."""
+
+    task: Task
+    words: list[str]
+    spans: list[Span]
+    source: str = ""
+
+
+@dataclass
+class Sequence_:
+    """Token ids of one training pass plus the decision points that carry the loss."""
+
+    ids: list[int]
+    positions: list[int]          # index in ids whose next-token choice is supervised
+    candidates: list[list[int]]   # allowed token ids at that position (copy token first)
+    gold: list[int]               # index of the right choice in candidates
+
+
+_SENT_END = re.compile(r"(?<=[.!?。！？；;])\s+|(?<=[。！？；])")
+
+
+def sentence_spans(doc: Document, max_chars: int = 400, soft_max: int | None = None) -> list[tuple[int, int]]:
+    """Sentences of a document as offset spans that no entity crosses: the reader's segments (or
+    the whole text), each cut further at sentence ends and line breaks when longer than
+    ``max_chars``."""
+    if soft_max is None:
+        soft_max = 160 if doc.lang == "zh" else 400
+    base = [(s.start, s.end) for s in doc.segments] or [(0, len(doc.text))]
+    out = []
+    for a0, b0 in base:
+        if b0 - a0 <= max_chars and "\n" not in doc.text[a0:b0].strip():
+            if doc.text[a0:b0].strip():
+                out.append((a0, b0))
+            continue
+        piece = doc.text[a0:b0]
+        cuts = {0, len(piece)}
+        cuts.update(m.end() for m in _SENT_END.finditer(piece))
+        cuts.update(m.end() for m in re.finditer(r"\n+", piece))
+        for e in doc.entities:
+            cuts = {c for c in cuts if not (e.start < a0 + c < e.end)}
+        cuts = sorted(cuts)
+        for a, b in zip(cuts, cuts[1:]):
+            if piece[a:b].strip():
+                out.extend(_cut_long(doc, a0 + a, a0 + b, soft_max))
+    return out
+
+
+def _cut_long(doc: Document, a: int, b: int, soft_max: int) -> list[tuple[int, int]]:
+    """Cut a still-long sentence at commas (，,、) into chunks of about ``soft_max`` characters."""
+    if b - a <= soft_max:
+        return [(a, b)]
+    ok = [m.end() for m in re.finditer(r"[，,、；]", doc.text[a:b])]
+    ok = [a + c for c in ok if not any(e.start < a + c < e.end for e in doc.entities)]
+    out, start = [], a
+    last = None
+    for c in ok:
+        if c - start > soft_max and last is not None:
+            out.append((start, last))
+            start = last
+        last = c
+    if b - start > soft_max and last is not None and last > start:
+        out.append((start, last))
+        start = last
+    out.append((start, b))
+    return [(x, y) for x, y in out if doc.text[x:y].strip()]
+
+
+def doc_examples(doc: Document, task: Task, counter: Counter | None = None) -> list[Example]:
+    """Word-level examples of a document, one per sentence; entity spans snapped to words."""
+    out = []
+    for a, b in sentence_spans(doc):
+        words = segment_words(doc.text[a:b], offset=a)
+        if not words:
+            continue
+        spans = []
+        for e in doc.entities:
+            if e.start < a or e.end > b or e.type not in task.types:
+                continue
+            ws = char_span_to_words(words, e.start, e.end)
+            if ws is None:
+                ws = snap_span_to_words(words, e.start, e.end)
+                if counter is not None:
+                    counter["snapped"] += 1
+            if ws:
+                spans.append(Span(ws[0], ws[1], e.type))
+        out.append(Example(task, [w.text for w in words], sorted(set(spans)), doc.id))
+    return out
+
+
+def build_sequence(table: TokenTable, ex: Example, pass_types: Sequence[str], prefix: str,
+                   pass_type: str | None) -> Sequence_:
+    """Exactly the ids the constrained decoder feeds, with the choice made at each decision."""
+    fmt = ex.task.fmt
+    ids = table.prompt_ids(ex.task, ex.words, pass_types, prefix)
+    positions, cands, gold = [], [], []
+    n = len(ex.words)
+    depth, just_opened, i = 0, False, 0
+    for kind, val in target_units(ex.words, ex.spans, fmt, pass_type):
+        if i >= n:
+            break  # the closers at the end are forced: not fed, not supervised
+        marks = marker_choices(table, pass_types, fmt, False, depth, just_opened)
+        first = table.word_ids(ex.words[i])[0]
+        c = [first] + [m[0] for m in marks]
+        if kind == "word":
+            g = 0
+            tok = list(table.word_ids(ex.words[i]))
+            i += 1
+            just_opened = False
+        elif kind == "open":
+            tid = table.opener_id(val if fmt == FORMAT_S else None)
+            g = c.index(tid)
+            tok = [tid]
+            depth += 1
+            just_opened = True
+        else:
+            g = c.index(table.close_id)
+            tok = [table.close_id]
+            depth -= 1
+            just_opened = False
+        positions.append(len(ids) - 1)
+        cands.append(c)
+        gold.append(g)
+        ids.extend(tok)
+    return Sequence_(ids, positions, cands, gold)
+
+
+def example_sequences(table: TokenTable, ex: Example) -> list[Sequence_]:
+    out = []
+    for types, prefix in ex.task.passes():
+        out.append(build_sequence(table, ex, types, prefix, types[0] if ex.task.fmt != FORMAT_S else None))
+    return out
+
+
+# --- dense-entity dictionary examples (VANER DBR) ---------------------------------------------
+def build_gazetteer(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
+    """term -> {type: count} over gold spans of the training examples."""
+    gaz: dict[str, Counter] = defaultdict(Counter)
+    for ex in examples:
+        for s in ex.spans:
+            sep = "" if all(len(w) == 1 and ord(w) > 0x2e80 for w in ex.words[s.start:s.end]) else " "
+            term = sep.join(ex.words[s.start:s.end])
+            gaz[term][s.type] += 1
+    return {t: dict(c) for t, c in gaz.items()}
+
+
+def save_gazetteer(gaz: dict, path: Path) -> None:
+    rows = []
+    for term in sorted(gaz):
+        for t, c in sorted(gaz[term].items()):
+            rows.append(f"{term}\t{t}\t{c}")
+    path.write_text("term\ttype\tcount\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+def dictionary_examples(gaz: dict[str, dict[str, int]], types_by_lang: dict[str, list[str]], n: int,
+                        per_example: int = 8, seed: int = 0) -> list[Example]:
+    """Shuffled dictionary entries joined by ' ; ', every entry tagged with its main type."""
+    rng = random.Random(seed)
+    by_lang: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for term, types in gaz.items():
+        main = max(types.items(), key=lambda kv: kv[1])[0]
+        lang = "zh" if re.search(r"[\u4e00-\u9fff]", term) else "en"
+        if main in types_by_lang.get(lang, []):
+            by_lang[lang].append((term, main))
+    out = []
+    for k in range(n):
+        lang = "en" if k % 3 else "zh"
+        pool = by_lang.get(lang) or by_lang.get("en")
+        if not pool:
+            break
+        words, spans = [], []
+        for term, t in rng.sample(pool, min(per_example, len(pool))):
+            if words:
+                words.append(";")
+            tw = [w.text for w in segment_words(term)]
+            spans.append(Span(len(words), len(words) + len(tw), t))
+            words.extend(tw)
+        task = Task(f"dictionary-{lang}", tuple(types_by_lang[lang]), FORMAT_S)
+        out.append(Example(task, words, spans, "dictionary"))
+    return out
+
+
+def load_config(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,141 @@
+"""The tagging LLM in PyTorch: Gemma 3 + LoRA + trainable marker-token embeddings.
+
+The shared 262k x 640 embedding (also the output matrix) stays frozen; only the rows of the marker
+tokens (<unused0..>, see runtime.codec) are trained, as a separate small parameter. The loss is the
+cross-entropy of the choice made at each decision point over the allowed candidates only (the copy
+token or a valid marker), exactly the choice the constrained decoder makes at run time.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TaggerLM(nn.Module):
+    def __init__(self, base, marker_ids: Sequence[int], lora_r: int = 16, lora_alpha: int = 32,
+                 lora_dropout: float = 0.05, init_rows: dict[int, Sequence[int]] | None = None,
+                 peft_model=None):
+        super().__init__()
+        from peft import LoraConfig, get_peft_model
+
+        if peft_model is None:
+            cfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                             target_modules=LORA_TARGETS, bias="none")
+            peft_model = get_peft_model(base, cfg)
+        self.peft = peft_model
+        lm = self.peft.base_model.model            # Gemma3ForCausalLM
+        self.body = lm.model                        # Gemma3TextModel
+        self.embed = self.body.embed_tokens
+        self.out_w = lm.lm_head.weight             # tied to the embedding, frozen
+        self.marker_ids = list(marker_ids)
+        w = self.embed.weight.detach()
+        init = torch.stack([
+            w[list(init_rows[m])].mean(0) if init_rows and m in init_rows else w[m]
+            for m in self.marker_ids
+        ]).clone()
+        self.marker_emb = nn.Parameter(init)
+        lookup = torch.full((w.shape[0],), -1, dtype=torch.long)
+        lookup[torch.tensor(self.marker_ids)] = torch.arange(len(self.marker_ids))
+        self.register_buffer("lookup", lookup, persistent=False)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        from peft import get_peft_model_state_dict
+
+        sd = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.peft).items()}
+        sd["marker_emb"] = self.marker_emb.detach().clone()
+        return sd
+
+    def load_trainable_state(self, sd: dict[str, torch.Tensor]) -> None:
+        from peft import set_peft_model_state_dict
+
+        sd = dict(sd)
+        with torch.no_grad():
+            self.marker_emb.copy_(sd.pop("marker_emb"))
+        set_peft_model_state_dict(self.peft, sd)
+
+    def hidden(self, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ids)
+        rows = self.lookup[ids]
+        m = rows >= 0
+        if m.any():
+            scale = self.embed.embed_scale.to(x.dtype)
+            x = x.clone()
+            x[m] = self.marker_emb[rows[m]].to(x.dtype) * scale
+        out = self.body(inputs_embeds=x, attention_mask=attn, use_cache=False)
+        return out.last_hidden_state
+
+    def cand_weights(self, cand: torch.Tensor) -> torch.Tensor:
+        w = self.out_w[cand.clamp(min=0)]
+        rows = self.lookup[cand.clamp(min=0)]
+        m = rows >= 0
+        if m.any():
+            w = w.clone()
+            w[m] = self.marker_emb[rows[m]].to(w.dtype)
+        return w
+
+    def cand_logits(self, h: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """h: (N, D) hidden states; cand: (N, C) token ids, -1 = padding -> (N, C) logits."""
+        logits = torch.einsum("nd,ncd->nc", h, self.cand_weights(cand))
+        return logits.masked_fill(cand < 0, float("-inf"))
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, int]:
+        h = self.hidden(batch["ids"], batch["attn"])
+        hp = h[batch["b_idx"], batch["pos"]]
+        logits = self.cand_logits(hp, batch["cand"])
+        return nn.functional.cross_entropy(logits.float(), batch["gold"]), int(batch["gold"].numel())
+
+
+def collate(seqs, pad_id: int = 0) -> dict:
+    """Sequence_ list -> padded tensors (right padding)."""
+    T = max(len(s.ids) for s in seqs)
+    C = max(len(c) for s in seqs for c in s.candidates) if any(s.candidates for s in seqs) else 1
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(seqs), T), dtype=torch.long)
+    b_idx, pos, cand, gold = [], [], [], []
+    for b, s in enumerate(seqs):
+        ids[b, : len(s.ids)] = torch.tensor(s.ids)
+        attn[b, : len(s.ids)] = 1
+        for p, c, g in zip(s.positions, s.candidates, s.gold):
+            b_idx.append(b)
+            pos.append(p)
+            cand.append(list(c) + [-1] * (C - len(c)))
+            gold.append(g)
+    return {"ids": ids, "attn": attn, "b_idx": torch.tensor(b_idx, dtype=torch.long),
+            "pos": torch.tensor(pos, dtype=torch.long),
+            "cand": torch.tensor(cand, dtype=torch.long).reshape(-1, C),
+            "gold": torch.tensor(gold, dtype=torch.long)}
+
+
+class TorchBackend:
+    """Decoding backend for runtime.decoding over the PyTorch model (recomputes the prefix each
+    call: simple and exact; fine for evaluation of short sentences)."""
+
+    def __init__(self, model: TaggerLM):
+        self.model = model
+        self.seq: list[int] = []
+
+    def reset(self) -> None:
+        self.seq = []
+
+    @torch.no_grad()
+    def append(self, tokens, queries):
+        start = len(self.seq)
+        self.seq.extend(tokens)
+        if not queries:
+            return {}
+        ids = torch.tensor([self.seq])
+        h = self.model.hidden(ids, torch.ones_like(ids))[0]
+        out = {}
+        for k, c in queries.items():
+            cand = torch.tensor([list(c)])
+            out[k] = self.model.cand_logits(h[start + k][None], cand)[0].float().numpy()
+        return out
+
+    def rollback(self, n: int) -> None:
+        if n > 0:
+            self.seq = self.seq[:-n]

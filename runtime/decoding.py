@@ -1,0 +1,164 @@
+"""Copy-constrained greedy decoding, token by token or copy-speculative, over any backend.
+
+At every decision point the model may only continue the copy of the input (the next word's first
+token) or insert a marker that is valid there, so the output is always the input plus markers and
+always decodes to exact offsets. The backend only has to append tokens to its sequence and return
+the scores of a few candidate token ids at chosen positions (llama.cpp in runtime/llm.py, PyTorch
+in models/).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .codec import FORMAT_S, MAX_DEPTH, Span
+from .prompting import Task, TokenTable
+
+
+class Backend(Protocol):
+    def reset(self) -> None:
+        """Forget the sequence (a backend may keep a cached prefix and reuse it)."""
+
+    def append(self, tokens: Sequence[int], queries: dict[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        """Append ``tokens``; for each ``k -> ids`` in ``queries`` return the logits of ``ids`` for the
+        token following ``tokens[k]``."""
+
+    def rollback(self, n: int) -> None:
+        """Drop the last ``n`` appended tokens."""
+
+
+@dataclass
+class DecodeStats:
+    calls: int = 0
+    tokens_fed: int = 0
+    markers: int = 0
+
+
+def marker_choices(table: TokenTable, types: Sequence[str], fmt: str, at_end: bool, depth: int,
+                   just_opened: bool) -> list[tuple[int, str, str | None]]:
+    """Markers allowed at a decision point: (token id, "open"/"close", type)."""
+    out = []
+    if depth and not just_opened:
+        out.append((table.close_id, "close", None))
+    if not at_end and depth < MAX_DEPTH:
+        if fmt == FORMAT_S:
+            out.extend((table.opener_id(t), "open", t) for t in types)
+        else:
+            out.append((table.opener_id(None), "open", None))
+    return out
+
+
+@dataclass
+class _State:
+    i: int = 0
+    stack: list = field(default_factory=list)   # (type, start word)
+    just_opened: bool = False
+    spans: list = field(default_factory=list)
+
+
+class ConstrainedDecoder:
+    """Greedy copy-constrained decoding of one pass (one prompt) over ``words``."""
+
+    def __init__(self, backend: Backend, table: TokenTable, speculative: bool = True,
+                 one_token_per_call: bool = False):
+        self.backend = backend
+        self.table = table
+        self.speculative = speculative
+        self.one_token_per_call = one_token_per_call
+        self.stats = DecodeStats()
+
+    def _cands(self, st: _State, words, types, fmt):
+        marks = marker_choices(self.table, types, fmt, st.i >= len(words), len(st.stack), st.just_opened)
+        first = self.table.word_ids(words[st.i])[0] if st.i < len(words) else None
+        return first, marks
+
+    @staticmethod
+    def _ids(first, marks):
+        return ([first] if first is not None else []) + [m[0] for m in marks]
+
+    def _feed(self, tokens, queries):
+        self.stats.calls += 1 if not self.one_token_per_call else len(tokens)
+        self.stats.tokens_fed += len(tokens)
+        if self.one_token_per_call and len(tokens) > 1:
+            out = {}
+            for k, t in enumerate(tokens):
+                q = {0: queries[k]} if k in queries else {}
+                r = self.backend.append([t], q)
+                if k in queries:
+                    out[k] = r[0]
+            return out
+        return self.backend.append(tokens, queries)
+
+    def decode(self, prompt_ids: Sequence[int], words: Sequence[str], types: Sequence[str],
+               fmt: str = FORMAT_S, pass_type: str | None = None) -> list[Span]:
+        st = _State()
+        n = len(words)
+        self.backend.reset()
+        if n == 0:
+            return []
+        first, marks = self._cands(st, words, types, fmt)
+        scores = self._feed(list(prompt_ids), {len(prompt_ids) - 1: self._ids(first, marks)})[len(prompt_ids) - 1]
+        while st.i < n:
+            first, marks = self._cands(st, words, types, fmt)
+            choice = int(np.argmax(scores))  # ties prefer the copy (index 0)
+            if choice > 0:
+                tok, kind, t = marks[choice - 1]
+                self.stats.markers += 1
+                if kind == "close":
+                    t0, start = st.stack.pop()
+                    st.spans.append(Span(start, st.i, t0 if fmt == FORMAT_S else pass_type))
+                    st.just_opened = False
+                else:
+                    st.stack.append((t, st.i))
+                    st.just_opened = True
+                f2, m2 = self._cands(st, words, types, fmt)
+                scores = self._feed([tok], {0: self._ids(f2, m2)})[0]
+                continue
+            if not self.speculative:
+                toks = list(self.table.word_ids(words[st.i]))
+                st.i += 1
+                st.just_opened = False
+                if st.i >= n:
+                    break
+                f2, m2 = self._cands(st, words, types, fmt)
+                scores = self._feed(toks, {len(toks) - 1: self._ids(f2, m2)})[len(toks) - 1]
+                continue
+            # copy-speculative: draft the rest of the copy in one call, accept up to the first
+            # boundary where the model prefers a marker
+            draft: list[int] = []
+            queries: dict[int, list[int]] = {}
+            ends: list[tuple[int, int]] = []   # (word index j, draft position of its last token)
+            probe = _State(st.i, st.stack, False)
+            for j in range(st.i, n):
+                draft.extend(self.table.word_ids(words[j]))
+                if j + 1 < n:
+                    probe.i = j + 1
+                    f2, m2 = self._cands(probe, words, types, fmt)
+                    queries[len(draft) - 1] = self._ids(f2, m2)
+                    ends.append((j, len(draft) - 1))
+            res = self._feed(draft, queries)
+            accepted_to = n - 1
+            for j, pos in ends:
+                if int(np.argmax(res[pos])) > 0:
+                    accepted_to = j
+                    scores = res[pos]
+                    self.backend.rollback(len(draft) - 1 - pos)
+                    break
+            st.i = accepted_to + 1
+            st.just_opened = False
+        while st.stack:  # the end of the input closes everything still open (forced)
+            t0, start = st.stack.pop()
+            st.spans.append(Span(start, n, t0 if fmt == FORMAT_S else pass_type))
+        return sorted(set(st.spans), key=lambda s: (s.start, -s.end, s.type))
+
+
+def tag_words(decoder: ConstrainedDecoder, task: Task, words: Sequence[str]) -> list[Span]:
+    """All passes of a task over one word sequence."""
+    spans: list[Span] = []
+    for types, prefix in task.passes():
+        prompt = decoder.table.prompt_ids(task, words, types, prefix)
+        spans.extend(decoder.decode(prompt, words, list(types), task.fmt,
+                                    pass_type=types[0] if task.fmt != FORMAT_S else None))
+    return sorted(set(spans), key=lambda s: (s.start, -s.end, s.type))
