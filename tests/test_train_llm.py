@@ -1,0 +1,178 @@
+"""Training side of the tagging LLM: example builder, sequences == what the decoder feeds, a tiny
+randomly initialised Gemma-3-shaped model whose loss goes down, and exact resume."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from biotag.models.llm_data import Example, build_gazetteer, dictionary_examples, example_sequences
+from biotag.runtime.codec import FORMAT_P, FORMAT_S, Span
+from biotag.runtime.decoding import ConstrainedDecoder, tag_words
+from biotag.runtime.prompting import Task, TokenTable
+
+from test_decoding import fake_tokenize
+
+TABLE = TokenTable(fake_tokenize, bos_id=2)
+
+
+class TeacherBackend:
+    """Scores the choice recorded in a training sequence highest: the decoder must then feed
+    exactly the training ids and find exactly the gold spans."""
+
+    def __init__(self, seqs):
+        self.by_prompt = {}
+        for s in seqs:
+            self.by_prompt[tuple(s.ids[: s.positions[0] + 1])] = s
+        self.seq, self.fed = [], []
+
+    def reset(self):
+        self.seq = []
+
+    def append(self, tokens, queries):
+        start = len(self.seq)
+        self.seq.extend(tokens)
+        self.fed.append(list(self.seq))
+        seq = next(s for p, s in self.by_prompt.items() if tuple(self.seq[: len(p)]) == p)
+        out = {}
+        for k, ids in queries.items():
+            pos = start + k
+            nxt = seq.ids[pos + 1] if pos + 1 < len(seq.ids) else -1
+            out[k] = np.array([1.0 if c == nxt else 0.0 for c in ids])
+        return out
+
+    def rollback(self, n):
+        if n:
+            del self.seq[-n:]
+
+
+spans_st = st.lists(st.tuples(st.integers(0, 9), st.integers(1, 4), st.sampled_from(["Chemical", "Disease"])),
+                    max_size=6)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.sampled_from(["the", "aspirin", "induced", "asthma", "腹", "痛", "-", "["]),
+                min_size=1, max_size=10), spans_st, st.sampled_from([FORMAT_S, FORMAT_P]),
+       st.booleans())
+def test_training_sequences_are_what_the_decoder_feeds(words, raw, fmt, spec):
+    n = len(words)
+    spans = {Span(a, min(n, a + L), t) for a, L, t in raw if a < n}
+    # keep a well-nested set (what the codec can carry)
+    from biotag.runtime.codec import encodable
+    kept = set(encodable(spans, FORMAT_S)[0])
+    task = Task("bc5cdr", ("Chemical", "Disease"), fmt)
+    ex = Example(task, words, sorted(kept))
+    seqs = example_sequences(TABLE, ex)
+    assert len(seqs) == (1 if fmt == FORMAT_S else 2)
+    for s in seqs:
+        assert len(s.positions) == len(s.candidates) == len(s.gold)
+        assert all(0 <= g < len(c) and s.ids[p + 1] == c[g] for p, c, g in zip(s.positions, s.candidates, s.gold))
+    be = TeacherBackend(seqs)
+    got = tag_words(ConstrainedDecoder(be, TABLE, speculative=spec), task, words)
+    assert set(got) == kept
+    # the last full sequence fed for each pass is a prefix of the training ids (closers at the end
+    # are forced and never fed)
+    for s in seqs:
+        assert any(f == s.ids[: len(f)] and len(f) >= s.positions[-1] + 1 for f in be.fed)
+
+
+def test_dictionary_examples_tag_every_entry():
+    exs = [Example(Task.for_corpus("bc5cdr"), "aspirin induced asthma".split(),
+                   [Span(0, 1, "Chemical"), Span(2, 3, "Disease")]),
+           Example(Task.for_corpus("cmeee"), list("腹痛"), [Span(0, 2, "Symptom")])]
+    gaz = build_gazetteer(exs)
+    assert gaz == {"aspirin": {"Chemical": 1}, "asthma": {"Disease": 1}, "腹痛": {"Symptom": 1}}
+    d = dictionary_examples(gaz, {"en": ["Chemical", "Disease"], "zh": ["Symptom"]}, 6, per_example=2)
+    assert len(d) == 6
+    for ex in d:
+        assert all(" ".join(ex.words[s.start:s.end]) in gaz or "".join(ex.words[s.start:s.end]) in gaz
+                   for s in ex.spans)
+
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+
+def tiny_model(seed=0):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from biotag.models.torch_tagger import TaggerLM
+
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(vocab_size=52000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                           max_position_embeddings=512, sliding_window=64)
+    base = Gemma3ForCausalLM(cfg)
+    for p in base.parameters():
+        p.requires_grad_(False)
+    return TaggerLM(base, sorted(TABLE.marker_ids.values()), lora_r=4, lora_alpha=8, lora_dropout=0.0)
+
+
+def make_batch():
+    from biotag.models.torch_tagger import collate
+
+    task = Task.for_corpus("bc5cdr")
+    exs = [Example(task, "aspirin induced asthma in a patient".split(), [Span(0, 1, "Chemical"), Span(2, 3, "Disease")]),
+           Example(task, "cisplatin toxicity".split(), [Span(0, 1, "Chemical")])]
+    return collate([s for e in exs for s in example_sequences(TABLE, e)])
+
+
+def test_a_few_steps_lower_the_loss():
+    torch.set_num_threads(1)
+    model = tiny_model()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    batch = make_batch()
+    losses = []
+    for _ in range(15):
+        loss, _ = model.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_resume_gives_the_same_next_loss(tmp_path):
+    torch.set_num_threads(1)
+    batch = make_batch()
+
+    def run(model, opt, n):
+        out = []
+        for _ in range(n):
+            loss, _ = model.loss(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+        return out
+
+    m1 = tiny_model()
+    o1 = torch.optim.AdamW([p for p in m1.parameters() if p.requires_grad], lr=3e-3)
+    run(m1, o1, 3)
+    torch.save({"trainable": m1.trainable_state(), "opt": o1.state_dict()}, tmp_path / "ckpt.pt")
+    expected = run(m1, o1, 2)
+
+    m2 = tiny_model(seed=99)  # different init: everything must come from the checkpoint
+    o2 = torch.optim.AdamW([p for p in m2.parameters() if p.requires_grad], lr=3e-3)
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    m2.load_trainable_state(state["trainable"])
+    o2.load_state_dict(state["opt"])
+    # the frozen base must match too: same seed for the base weights
+    m2b = tiny_model()
+    m2b.load_trainable_state(state["trainable"])
+    o2b = torch.optim.AdamW([p for p in m2b.parameters() if p.requires_grad], lr=3e-3)
+    o2b.load_state_dict(state["opt"])
+    assert run(m2b, o2b, 2) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_batches_are_a_pure_function_of_seed_and_step():
+    from biotag.models.train_llm import batch_at
+
+    task = Task.for_corpus("ncbi-disease")
+    mix = {"ncbi-disease": [Example(task, f"case {i} of colon cancer".split(), [Span(3, 5, "Disease")])
+                            for i in range(30)]}
+    cfg = {"seed": 5, "batch_size": 4, "datasets": {"ncbi-disease": {}}}
+    a = batch_at(cfg, 7, 0, mix, TABLE, 256)
+    b = batch_at(cfg, 7, 0, mix, TABLE, 256)
+    c = batch_at(cfg, 8, 0, mix, TABLE, 256)
+    assert [s.ids for s in a] == [s.ids for s in b]
+    assert [s.ids for s in a] != [s.ids for s in c]
