@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Callable, Sequence
 
 from .codec import CLOSE, FORMAT_P, FORMAT_S, MARKER_TOKENS, OPEN, Span
-from .labels import CANONICAL_TYPES, corpus_types
+from .labels import corpus_types
 from .words import is_cjk
 
 # dataset key -> (display name, language); the instruction names the dataset (VANER)
@@ -28,7 +28,8 @@ DATASETS: dict[str, tuple[str, str]] = {
     "cmedqaner": ("cMedQANER", "zh"),
     "cehrner": ("cEHRNER", "zh"),
     "conll2003": ("CoNLL-2003", "en"),
-    "dictionary": ("biomedical dictionary", "en"),
+    "dictionary-en": ("dictionary", "en"),
+    "dictionary-zh": ("dictionary", "zh"),
 }
 
 
@@ -37,10 +38,23 @@ def render_word(word: str) -> str:
     return word if len(word) == 1 and is_cjk(word) else " " + word
 
 
+# short type definitions for the instruction (the prompt stays short: it is paid on every pass)
+SHORT_DEFS: dict[str, str] = {
+    "Disease": "disease", "Chemical": "chemical/drug", "Gene": "gene/protein", "Protein": "protein",
+    "DNA": "DNA region", "RNA": "RNA", "CellType": "cell type", "CellLine": "cell line",
+    "Species": "organism", "Anatomy": "body part", "Symptom": "symptom/sign",
+    "Procedure": "procedure/treatment", "Test": "test item", "Equipment": "device",
+    "Department": "department", "Microorganism": "microbe", "Population": "population",
+    "Physiology": "physiology", "Feature": "feature", "Time": "time", "Imaging": "imaging exam",
+    "Person": "person", "Location": "place", "Organization": "organization", "Misc": "other name",
+}
+
+
 def instruction(dataset: str, types: Sequence[str]) -> str:
+    """VANER-style instruction: the dataset's name and its types with a short definition."""
     name = DATASETS.get(dataset, (dataset, ""))[0]
-    defs = "; ".join(f"{t} = {CANONICAL_TYPES.get(t, t)}" for t in types)
-    return f"Dataset: {name}. Mark every entity of these types: {defs}.\nText:"
+    defs = ", ".join(t if SHORT_DEFS.get(t, t).lower() == t.lower() else f"{t} ({SHORT_DEFS[t]})" for t in types)
+    return f"Dataset: {name}. Types: {defs}.\nText:"
 
 
 ANSWER = "\nAnswer:"
