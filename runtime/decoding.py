@@ -50,10 +50,16 @@ def marker_choices(table: TokenTable, types: Sequence[str], fmt: str, at_end: bo
     return out
 
 
+def _prob(scores: np.ndarray, k: int) -> float:
+    z = np.asarray(scores, dtype=np.float64)
+    z = np.exp(z - z.max())
+    return float(z[k] / z.sum())
+
+
 @dataclass
 class _State:
     i: int = 0
-    stack: list = field(default_factory=list)   # (type, start word)
+    stack: list = field(default_factory=list)   # (type, start word, p(open))
     just_opened: bool = False
     spans: list = field(default_factory=list)
 
@@ -68,6 +74,7 @@ class ConstrainedDecoder:
         self.speculative = speculative
         self.one_token_per_call = one_token_per_call
         self.stats = DecodeStats()
+        self.scores: dict[Span, float] = {}   # confidence of each span of the last decode
 
     def _cands(self, st: _State, words, types, fmt):
         marks = marker_choices(self.table, types, fmt, st.i >= len(words), len(st.stack), st.just_opened)
@@ -95,6 +102,7 @@ class ConstrainedDecoder:
                fmt: str = FORMAT_S, pass_type: str | None = None) -> list[Span]:
         st = _State()
         n = len(words)
+        self.scores = {}
         self.backend.reset()
         if n == 0:
             return []
@@ -106,12 +114,15 @@ class ConstrainedDecoder:
             if choice > 0:
                 tok, kind, t = marks[choice - 1]
                 self.stats.markers += 1
+                p = _prob(scores, choice)
                 if kind == "close":
-                    t0, start = st.stack.pop()
-                    st.spans.append(Span(start, st.i, t0 if fmt == FORMAT_S else pass_type))
+                    t0, start, p0 = st.stack.pop()
+                    sp = Span(start, st.i, t0 if fmt == FORMAT_S else pass_type)
+                    st.spans.append(sp)
+                    self.scores[sp] = max(self.scores.get(sp, 0.0), p0 * p)
                     st.just_opened = False
                 else:
-                    st.stack.append((t, st.i))
+                    st.stack.append((t, st.i, p))
                     st.just_opened = True
                 f2, m2 = self._cands(st, words, types, fmt)
                 scores = self._feed([tok], {0: self._ids(f2, m2)})[0]
@@ -149,16 +160,25 @@ class ConstrainedDecoder:
             st.i = accepted_to + 1
             st.just_opened = False
         while st.stack:  # the end of the input closes everything still open (forced)
-            t0, start = st.stack.pop()
-            st.spans.append(Span(start, n, t0 if fmt == FORMAT_S else pass_type))
+            t0, start, p0 = st.stack.pop()
+            sp = Span(start, n, t0 if fmt == FORMAT_S else pass_type)
+            st.spans.append(sp)
+            self.scores[sp] = max(self.scores.get(sp, 0.0), p0)
         return sorted(set(st.spans), key=lambda s: (s.start, -s.end, s.type))
+
+
+def tag_words_scored(decoder: ConstrainedDecoder, task: Task, words: Sequence[str]) -> dict[Span, float]:
+    """All passes of a task over one word sequence: span -> confidence (p(open) * p(close))."""
+    out: dict[Span, float] = {}
+    for types, prefix in task.passes():
+        prompt = decoder.table.prompt_ids(task, words, types, prefix)
+        decoder.decode(prompt, words, list(types), task.fmt,
+                       pass_type=types[0] if task.fmt != FORMAT_S else None)
+        for sp, p in decoder.scores.items():
+            out[sp] = max(out.get(sp, 0.0), p)
+    return out
 
 
 def tag_words(decoder: ConstrainedDecoder, task: Task, words: Sequence[str]) -> list[Span]:
     """All passes of a task over one word sequence."""
-    spans: list[Span] = []
-    for types, prefix in task.passes():
-        prompt = decoder.table.prompt_ids(task, words, types, prefix)
-        spans.extend(decoder.decode(prompt, words, list(types), task.fmt,
-                                    pass_type=types[0] if task.fmt != FORMAT_S else None))
-    return sorted(set(spans), key=lambda s: (s.start, -s.end, s.type))
+    return sorted(tag_words_scored(decoder, task, words), key=lambda s: (s.start, -s.end, s.type))

@@ -1,0 +1,112 @@
+"""Model bundles: a folder with the model files and ``manifest.json``; verified before use.
+
+manifest.json (schema 1)::
+
+    {"schema_version": 1, "name": str, "version": str,
+     "files": {"<relative path>": {"sha256": str, "size": int}, ...},
+     "llm": {"file": str, "quant": str, "format": "S"|"P"},
+     "profiles": {"en": [dataset, ...], "zh": [...]},      # tasks run on user text per language
+     "selector": null | {"file": str, "tokenizer": str, "thresholds": {type: float}, "default": float},
+     "gazetteer": str | null, "base_model": {...}, "metrics": {...}, "library_versions": {...}}
+
+A file entry may carry ``"location": "cache"``: the file is large, is not shipped, and is rebuilt on
+the user's machine (see biotag.export); it then lives in the bundle's cache folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .errors import ModelError
+
+SCHEMA_VERSION = 1
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("BIOTAG_CACHE", Path.home() / ".cache" / "biotag"))
+
+
+class Bundle:
+    def __init__(self, root: Path, manifest: dict):
+        self.root = root
+        self.manifest = manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name", self.root.name)
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "?"))
+
+    def cache_dir(self) -> Path:
+        return cache_root() / "bundles" / f"{self.name}-{self.version}"
+
+    def path(self, rel: str) -> Path:
+        entry = self.manifest.get("files", {}).get(rel, {})
+        if entry.get("location") == "cache":
+            return self.cache_dir() / rel
+        return self.root / rel
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> "Bundle":
+        root = Path(root)
+        mf = root / "manifest.json"
+        if not mf.is_file():
+            raise ModelError(f"{root}: not a model bundle (no manifest.json)")
+        try:
+            manifest = json.loads(mf.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{mf}: unreadable manifest ({exc})") from None
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise ModelError(f"{mf}: unsupported schema_version {manifest.get('schema_version')!r}")
+        return cls(root, manifest)
+
+    def verify(self, files: list[str] | None = None) -> list[str]:
+        """Check size and sha256 of every file (or the given ones). Raises ModelError naming the
+        first bad file; returns the files checked."""
+        entries = self.manifest.get("files", {})
+        names = files if files is not None else list(entries)
+        for rel in names:
+            if rel not in entries:
+                raise ModelError(f"{self.root}: {rel} is not listed in the manifest")
+            p = self.path(rel)
+            want = entries[rel]
+            if not p.is_file():
+                hint = " (run `biotag bundle build-default` or see the README)" if want.get("location") == "cache" else ""
+                raise ModelError(f"{p}: missing model file{hint}")
+            size = p.stat().st_size
+            if size != want.get("size"):
+                raise ModelError(f"{p}: size {size} does not match the manifest ({want.get('size')}): "
+                                 f"truncated or altered file")
+            if sha256_file(p) != want.get("sha256"):
+                raise ModelError(f"{p}: sha256 does not match the manifest: altered file")
+        return names
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("bundle", help="inspect and verify model bundles")
+    bsub = p.add_subparsers(dest="bundle_cmd", metavar="ACTION")
+    v = bsub.add_parser("verify", help="check every file of a bundle against its manifest")
+    v.add_argument("dir")
+
+    def _verify(args) -> int:
+        b = Bundle.open(args.dir)
+        names = b.verify()
+        print(f"{b.name} {b.version}: {len(names)} file(s) verified")
+        return 0
+
+    v.set_defaults(func=_verify)

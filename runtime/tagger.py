@@ -1,0 +1,189 @@
+"""The Tagger: text in, a Document with entities out. llama.cpp + (optional) ONNX selector.
+
+    tagger = Tagger.load()                 # the embedded default bundle, verified
+    doc = tagger.tag("Aspirin-induced asthma ...")
+    for doc in tagger.tag_many(docs, workers=2): ...
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from .bundle import Bundle
+from .codec import FORMAT_S
+from .decoding import ConstrainedDecoder, tag_words_scored
+from .dictionary import UserDictionary
+from .document import Document, Entity, Segment
+from .errors import ModelError
+from .prompting import Task, TokenTable
+from .segment import Seg, segment_text, windows
+from .words import segment_words
+
+DEFAULT_PROFILES = {"en": ["bc5cdr", "bc2gm", "linnaeus", "jnlpba"], "zh": ["cmeee"]}
+
+
+def default_bundle_dir() -> Path:
+    env = os.environ.get("BIOTAG_BUNDLE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "models" / "default-bundle"
+
+
+def gpu_available() -> bool:
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception:
+        return False
+
+
+@dataclass
+class TagOptions:
+    types: Sequence[str] | None = None      # keep only these canonical types
+    threshold: float | None = None          # overrides the bundle's thresholds
+    use_selector: bool = True
+    dictionary: UserDictionary | None = None
+    dictionary_mode: str = "score"          # "score" (selector decides) or "force"
+
+
+class Tagger:
+    def __init__(self, llm_path: str | os.PathLike, fmt: str = FORMAT_S,
+                 profiles: dict[str, list[str]] | None = None, threads: int | None = None,
+                 device: str = "cpu", selector=None, thresholds: dict[str, float] | None = None,
+                 name: str = "custom", version: str = "0", max_words: int = 80, n_ctx: int = 2048):
+        from .llm import LlamaBackend, llama_tokenize_fn, load_llama
+
+        if isinstance(selector, dict):  # a worker process rebuilds the selector from its spec
+            from .selector import Selector
+
+            selector = Selector.from_spec(selector)
+        if device not in ("cpu", "gpu", "auto"):
+            raise ModelError(f"unknown device {device!r} (cpu, gpu or auto)")
+        if device == "gpu" and not gpu_available():
+            raise ModelError("--device gpu: this llama-cpp-python build has no GPU support "
+                             "(reinstall it with CUDA, or use --device cpu)")
+        use_gpu = device == "gpu" or (device == "auto" and gpu_available())
+        self.device = "gpu" if use_gpu else "cpu"
+        self.llm = load_llama(llm_path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=-1 if use_gpu else 0)
+        self.table = TokenTable(llama_tokenize_fn(self.llm), self.llm.token_bos())
+        self.decoder = ConstrainedDecoder(LlamaBackend(self.llm), self.table, speculative=True)
+        self.fmt = fmt
+        self.profiles = profiles or DEFAULT_PROFILES
+        self.selector = selector
+        self.thresholds = thresholds or {}
+        self.name, self.version = name, version
+        self.max_words = max_words
+        self.llm_path = str(llm_path)
+        self.spec = dict(llm_path=str(llm_path), fmt=fmt, profiles=self.profiles, threads=threads,
+                         device=self.device, thresholds=self.thresholds, name=name, version=version,
+                         max_words=max_words, n_ctx=n_ctx,
+                         selector=selector.spec() if selector is not None else None)
+
+    # --- loading ----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, bundle: str | os.PathLike | None = None, device: str = "auto",
+             threads: int | None = None) -> "Tagger":
+        root = Path(bundle) if bundle is not None else default_bundle_dir()
+        b = Bundle.open(root)
+        llm = b.manifest.get("llm") or {}
+        if "file" not in llm:
+            raise ModelError(f"{root}: manifest has no llm file")
+        b.verify()
+        selector, thresholds = None, {}
+        sel = b.manifest.get("selector")
+        if sel:
+            from .selector import Selector
+
+            selector = Selector(b.path(sel["file"]), b.path(sel["tokenizer"]), sel)
+            thresholds = dict(sel.get("thresholds", {}))
+            thresholds.setdefault("*", sel.get("default", 0.5))
+        return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), b.manifest.get("profiles"),
+                   threads, device, selector, thresholds, b.name, b.version)
+
+    # --- tagging ----------------------------------------------------------------------------
+    def tasks_for(self, lang: str, types: Sequence[str] | None) -> list[Task]:
+        tasks = [Task.for_corpus(d, self.fmt) for d in self.profiles.get(lang, self.profiles.get("en", []))]
+        if types:
+            want = set(types)
+            tasks = [Task(t.dataset, tuple(x for x in t.types if x in want), t.fmt) for t in tasks]
+            tasks = [t for t in tasks if t.types]
+        return tasks
+
+    def tag_segment(self, text: str, seg: Seg, opts: TagOptions | None = None) -> list[Entity]:
+        """Entities of one segment (model candidates, then dictionary, selector, filters)."""
+        opts = opts or TagOptions()
+        words = segment_words(text[seg.start:seg.end], offset=seg.start)
+        found: dict[tuple[int, int, str], Entity] = {}
+        for task in self.tasks_for(seg.lang, opts.types):
+            for win in windows(words, self.max_words):
+                ws = [w.text for w in win.words]
+                for sp, p in tag_words_scored(self.decoder, task, ws).items():
+                    if not (win.own_start <= sp.start < win.own_end):
+                        continue
+                    a, b = win.words[sp.start].start, win.words[sp.end - 1].end
+                    key = (a, b, sp.type)
+                    if key not in found or (found[key].score or 0) < p:
+                        found[key] = Entity(a, b, sp.type, text[a:b], round(p, 4), "model",
+                                            {"task": task.dataset})
+        cands = list(found.values())
+        forced: list[Entity] = []
+        if opts.dictionary is not None:
+            for e in opts.dictionary.match(text, words):
+                if opts.types and e.type not in opts.types:
+                    continue
+                if opts.dictionary_mode == "force":
+                    forced.append(e.with_(score=1.0))
+                elif e.key not in found:
+                    cands.append(e)
+        if self.selector is not None and opts.use_selector and cands:
+            scores = self.selector.score(text, cands)
+            cands = [e.with_(score=round(float(s), 4), meta={**e.meta, "llm_score": e.score})
+                     for e, s in zip(cands, scores)]
+            cands = [e for e in cands if e.score >= self._threshold(e.type, opts)]
+        elif opts.threshold is not None:
+            cands = [e for e in cands if e.score is None or e.score >= opts.threshold]
+        keys = {e.key for e in forced}
+        return forced + [e for e in cands if e.key not in keys]
+
+    def _threshold(self, typ: str, opts: TagOptions) -> float:
+        if opts.threshold is not None:
+            return opts.threshold
+        return self.thresholds.get(typ, self.thresholds.get("*", 0.5))
+
+    def iter_segments(self, text: str, lang: str | None = None, opts: TagOptions | None = None
+                      ) -> Iterator[tuple[Seg, list[Entity]]]:
+        """Segments and their entities as they are tagged (for streaming UIs)."""
+        for seg in segment_text(text, lang):
+            yield seg, self.tag_segment(text, seg, opts)
+
+    def tag(self, text: str, lang: str | None = None, doc_id: str = "doc",
+            opts: TagOptions | None = None) -> Document:
+        ents: list[Entity] = []
+        segs: list[Segment] = []
+        langs: dict[str, int] = {}
+        for seg, es in self.iter_segments(text, lang, opts):
+            segs.append(Segment(seg.start, seg.end))
+            langs[seg.lang] = langs.get(seg.lang, 0) + (seg.end - seg.start)
+            ents.extend(es)
+        doc_lang = lang or (max(langs, key=langs.get) if langs else None)
+        return Document(doc_id, text, ents, doc_lang, {"bundle": f"{self.name} {self.version}"}, segs)
+
+    def tag_document(self, doc: Document, opts: TagOptions | None = None) -> Document:
+        out = self.tag(doc.text, doc.lang if doc.lang in self.profiles else None, doc.id, opts)
+        out.meta = {**doc.meta, **out.meta}
+        return out
+
+    def tag_many(self, docs: Iterable[Document], workers: int = 1, opts: TagOptions | None = None
+                 ) -> Iterator[Document]:
+        """Tag documents, yielding results in input order. ``workers > 1`` uses one process (and one
+        llama.cpp model) per worker."""
+        if workers <= 1:
+            for d in docs:
+                yield self.tag_document(d, opts)
+            return
+        from .workers import parallel_tag
+
+        yield from parallel_tag(self, docs, workers, opts)

@@ -1,0 +1,37 @@
+"""Parallel tagging: one process per worker, each with its own llama.cpp model (a Llama object is
+not thread-safe). Results come back in input order; at most 2 x workers documents are in flight."""
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from typing import Iterable, Iterator
+
+_TAGGER = None
+
+
+def _init(spec: dict) -> None:
+    global _TAGGER
+    from .tagger import Tagger
+
+    _TAGGER = Tagger(**spec)
+
+
+def _tag(args):
+    doc, opts = args
+    return _TAGGER.tag_document(doc, opts)
+
+
+def parallel_tag(tagger, docs: Iterable, workers: int, opts=None) -> Iterator:
+    ctx = multiprocessing.get_context("spawn")
+    spec = dict(tagger.spec)
+    if spec.get("threads") is None:
+        spec["threads"] = 1
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(spec,)) as ex:
+        pending: deque = deque()
+        for d in docs:
+            pending.append(ex.submit(_tag, (d, opts)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
