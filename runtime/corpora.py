@@ -1124,6 +1124,64 @@ def _cmd_words(args) -> int:
     return 0
 
 
+def codec_round_trip_report(docs) -> dict:
+    """Encode every document with both tag formats and decode it back. A document round-trips when
+    decoding gives back exactly its word-aligned entities. Entities that cross another one cannot be
+    written in a bracket format (P: same type only; S: any type) and are counted apart."""
+    from .codec import FORMAT_P, FORMAT_S, Span, decode, encodable, encode
+    from .words import char_span_to_words, segment_words
+
+    out = {"documents": 0, "entities_aligned": 0, "entities_off_word": 0}
+    for fmt in (FORMAT_P, FORMAT_S):
+        out[fmt] = {"documents_ok": 0, "entities_recovered": 0, "crossing_dropped": 0}
+    for doc in docs:
+        out["documents"] += 1
+        words = segment_words(doc.text)
+        spans = set()
+        for e in doc.entities:
+            ws = char_span_to_words(words, e.start, e.end)
+            if ws is None:
+                out["entities_off_word"] += 1
+            else:
+                spans.add(Span(ws[0], ws[1], e.type))
+        out["entities_aligned"] += len(spans)
+        wtext = [w.text for w in words]
+        for fmt in (FORMAT_P, FORMAT_S):
+            kept, dropped = encodable(spans, fmt)
+            got, _ = decode(wtext, encode(wtext, spans, fmt), fmt)
+            ok = set(got) == spans
+            r = out[fmt]
+            r["documents_ok"] += ok
+            r["entities_recovered"] += len(set(got) & spans)
+            r["crossing_dropped"] += len(dropped)
+    for fmt in (FORMAT_P, FORMAT_S):
+        r = out[fmt]
+        r["document_share"] = r["documents_ok"] / out["documents"] if out["documents"] else 1.0
+        r["entity_share"] = (r["entities_recovered"] / out["entities_aligned"]
+                             if out["entities_aligned"] else 1.0)
+    return out
+
+
+def _cmd_codec(args) -> int:
+    data_dir = resolve_data_dir(args.data_dir)
+    results = []
+    for spec, splits in _selected(args):
+        for split in splits:
+            rep = codec_round_trip_report(spec.read(split, data_dir))
+            results.append({"corpus": spec.name, "split": split, **rep})
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+        return 0
+    print(f"{'corpus':16} {'split':6} {'docs':>6} {'aligned':>8}  {'P docs':>8} {'P ents':>8} "
+          f"{'S docs':>8} {'S ents':>8}  crossing P/S")
+    for r in results:
+        print(f"{r['corpus']:16} {r['split']:6} {r['documents']:>6} {r['entities_aligned']:>8}  "
+              f"{100 * r['P']['document_share']:>7.2f}% {100 * r['P']['entity_share']:>7.2f}% "
+              f"{100 * r['S']['document_share']:>7.2f}% {100 * r['S']['entity_share']:>7.2f}%  "
+              f"{r['P']['crossing_dropped']}/{r['S']['crossing_dropped']}")
+    return 0
+
+
 def _cmd_dump(args) -> int:
     spec = get_corpus(args.corpus_name)
     rep = ReadReport(spec.name, args.split_name)
@@ -1166,6 +1224,9 @@ def add_cli(subparsers) -> None:
     sp.add_argument("--examples", type=int, default=3, metavar="N",
                     help="examples per cause (default 3; 0: none)")
     sp.set_defaults(func=_cmd_words)
+    sp = sub.add_parser("codec", help="share of documents/entities that round-trip the tag codec")
+    common(sp)
+    sp.set_defaults(func=_cmd_codec)
     sp = sub.add_parser("dump", help="write one corpus split as canonical JSONL")
     sp.add_argument("corpus_name", metavar="CORPUS")
     sp.add_argument("split_name", metavar="SPLIT")
