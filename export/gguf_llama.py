@@ -65,12 +65,13 @@ def permute_qk(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np.n
              .reshape(w.shape))
 
 
-def tiny_vocab() -> dict:
+def tiny_vocab(markers: int = 0) -> dict:
     """A small SentencePiece-style ("llama") vocabulary: specials, 256 byte tokens, word pieces.
 
     Returns ``{"tokens", "scores", "types", "bos_id", "eos_id", "unk_id", "add_bos", "add_eos"}``.
     Word pieces score by length (llama.cpp's SPM tokenizer merges the best-scoring pair first);
-    the byte tokens are the fallback for anything else.
+    the byte tokens are the fallback for anything else. ``markers`` appends that many control
+    tokens ``<unused0>``... (biotag's tag markers, as in Gemma's vocabulary).
     """
     tokens = ["<unk>", "<s>", "</s>"]
     types = [LLAMA_TOKEN_TYPE_UNKNOWN, LLAMA_TOKEN_TYPE_CONTROL, LLAMA_TOKEN_TYPE_CONTROL]
@@ -94,6 +95,10 @@ def tiny_vocab() -> dict:
         tokens.append(piece)
         types.append(LLAMA_TOKEN_TYPE_NORMAL)
         scores.append(float(len(piece)))  # longer pieces win the merges
+    for k in range(markers):
+        tokens.append(f"<unused{k}>")
+        types.append(LLAMA_TOKEN_TYPE_CONTROL)
+        scores.append(0.0)
     return {"tokens": tokens, "scores": scores, "types": types,
             "bos_id": 1, "eos_id": 2, "unk_id": 0, "add_bos": True, "add_eos": False}
 
