@@ -62,14 +62,18 @@ def check_gguf_file(path: str | os.PathLike) -> Path:
 
 
 def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None = None,
-               n_gpu_layers: int = 0, vocab_only: bool = False, n_batch: int = 512):
-    """Load a GGUF with llama-cpp-python, AMX-safe, quiet, after checking the file."""
+               n_gpu_layers: int = 0, vocab_only: bool = False, n_batch: int = 512,
+               lora_path: str | os.PathLike | None = None):
+    """Load a GGUF with llama-cpp-python, AMX-safe, quiet, after checking the file.
+    ``lora_path``: a llama.cpp LoRA GGUF (biotag.export.merge.write_lora_gguf) applied at scale 1."""
     import llama_cpp
 
     p = check_gguf_file(path)
     kwargs = dict(n_ctx=n_ctx, n_threads=n_threads or max(1, min(4, os.cpu_count() or 1)),
                   n_gpu_layers=n_gpu_layers, vocab_only=vocab_only, verbose=False, n_batch=n_batch,
                   n_ubatch=n_batch, logits_all=False)
+    if lora_path is not None:
+        kwargs["lora_path"] = str(check_gguf_file(lora_path))
     with _no_extra_bufts():
         try:
             return llama_cpp.Llama(str(p), **kwargs)

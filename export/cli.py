@@ -1,0 +1,47 @@
+"""`biotag export ...` sub-commands. Importing this module imports neither torch nor gguf: the
+runtime CLI registers it, and the export itself needs only numpy + gguf + llama-cpp-python.
+
+    biotag export llm --adapter models/biotag-gemma3-s --out biotag.gguf --quant q4_k_m
+                      [--base base.gguf] [--lora-out biotag-lora.gguf]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+QUANT_CHOICES = ("f16", "q8_0", "q4_k_m")
+
+
+def _export_llm(args) -> int:
+    from .merge import export_llm, write_lora_gguf
+
+    if args.base is None:
+        from biotag.models.gemma import base_gguf_path
+
+        args.base = base_gguf_path()
+    progress = not args.quiet
+    out = export_llm(args.base, args.adapter, args.out, args.quant, progress=progress)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {args.quant})")
+    if args.lora_out is not None:
+        lora = write_lora_gguf(args.adapter, args.base, args.lora_out)
+        print(f"wrote {lora} (llama.cpp LoRA of the projections; marker rows are only in the merged model)")
+    return 0
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("export", help="export trained models for the runtime (GGUF for llama.cpp)")
+    esub = p.add_subparsers(dest="what", metavar="WHAT")
+    q = esub.add_parser(
+        "llm", help="merge the tagging LoRA adapter into the base model and write a GGUF",
+        description="Fold the LoRA adapter and the trained marker embeddings into the base GGUF "
+                    "(dequantized), write F16, then quantize with llama.cpp. Needs no torch.")
+    q.add_argument("--base", type=Path, default=None, metavar="BASE.gguf",
+                   help="base model GGUF (default: the installed Gemma 3 270M base package)")
+    q.add_argument("--adapter", type=Path, required=True, metavar="DIR",
+                   help="adapter directory written by 'biotag train llm' (adapter.safetensors, config.json)")
+    q.add_argument("--out", type=Path, required=True, metavar="MODEL.gguf", help="output model file")
+    q.add_argument("--quant", choices=QUANT_CHOICES, default="q4_k_m",
+                   help="output type (default: q4_k_m; f16 = the merge without quantization)")
+    q.add_argument("--lora-out", type=Path, default=None, metavar="LORA.gguf",
+                   help="also write the LoRA alone as a llama.cpp adapter GGUF (without marker rows)")
+    q.add_argument("--quiet", action="store_true", help="no progress output")
+    q.set_defaults(func=_export_llm)
