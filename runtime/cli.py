@@ -17,6 +17,7 @@ COMMANDS = {
     "data": "biotag.runtime.corpora:add_cli",
     "convert": "biotag.runtime.formats.cli:add_cli",
     "eval": "biotag.runtime.evaluate:add_cli",
+    "eval-model": "biotag.runtime.model_eval:add_cli",
     "tag": "biotag.runtime.tag_cli:add_cli",
     "bench": "biotag.runtime.bench:add_cli",
     "bundle": "biotag.runtime.bundle:add_cli",

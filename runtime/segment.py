@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from .words import Word, has_cjk, is_cjk, segment_words
 
+# --- sentences of annotated corpus documents (training and corpus evaluation) ---------------
+
 _LINE_RE = re.compile(r"[^\r\n]+")
 
 
@@ -103,3 +105,52 @@ def windows(words: list[Word], max_words: int = 80, overlap: int = 16) -> list[W
 
 def split_words(text: str, seg: Seg) -> list[Word]:
     return segment_words(text[seg.start:seg.end], offset=seg.start)
+
+
+_SENT_END = re.compile(r"(?<=[.!?。！？；;])\s+|(?<=[。！？；])")
+
+
+def sentence_spans(doc: "Document", max_chars: int = 400, soft_max: int | None = None) -> list[tuple[int, int]]:
+    """Sentences of a document as offset spans that no entity crosses: the reader's segments (or
+    the whole text), each cut further at sentence ends and line breaks when longer than
+    ``max_chars``."""
+    if soft_max is None:
+        soft_max = 160 if doc.lang == "zh" else 400
+    base = [(s.start, s.end) for s in doc.segments] or [(0, len(doc.text))]
+    out = []
+    for a0, b0 in base:
+        if b0 - a0 <= max_chars and "\n" not in doc.text[a0:b0].strip():
+            if doc.text[a0:b0].strip():
+                out.append((a0, b0))
+            continue
+        piece = doc.text[a0:b0]
+        cuts = {0, len(piece)}
+        cuts.update(m.end() for m in _SENT_END.finditer(piece))
+        cuts.update(m.end() for m in re.finditer(r"\n+", piece))
+        for e in doc.entities:
+            cuts = {c for c in cuts if not (e.start < a0 + c < e.end)}
+        cuts = sorted(cuts)
+        for a, b in zip(cuts, cuts[1:]):
+            if piece[a:b].strip():
+                out.extend(_cut_long(doc, a0 + a, a0 + b, soft_max))
+    return out
+
+
+def _cut_long(doc: "Document", a: int, b: int, soft_max: int) -> list[tuple[int, int]]:
+    """Cut a still-long sentence at commas (，,、) into chunks of about ``soft_max`` characters."""
+    if b - a <= soft_max:
+        return [(a, b)]
+    ok = [m.end() for m in re.finditer(r"[，,、；]", doc.text[a:b])]
+    ok = [a + c for c in ok if not any(e.start < a + c < e.end for e in doc.entities)]
+    out, start = [], a
+    last = None
+    for c in ok:
+        if c - start > soft_max and last is not None:
+            out.append((start, last))
+            start = last
+        last = c
+    if b - start > soft_max and last is not None and last > start:
+        out.append((start, last))
+        start = last
+    out.append((start, b))
+    return [(x, y) for x, y in out if doc.text[x:y].strip()]
