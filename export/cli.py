@@ -27,6 +27,15 @@ def _export_llm(args) -> int:
     return 0
 
 
+def _export_bundle(args) -> int:
+    from .bundle import build_bundle
+
+    mf = build_bundle(args.out, args.adapter, args.quant, args.name, args.version,
+                      selector_dir=args.selector, cache=not args.no_cache, progress=not args.quiet)
+    print(f"wrote {mf}")
+    return 0
+
+
 def add_cli(sub) -> None:
     p = sub.add_parser("export", help="export trained models for the runtime (GGUF for llama.cpp)")
     esub = p.add_subparsers(dest="what", metavar="WHAT")
@@ -45,3 +54,15 @@ def add_cli(sub) -> None:
                    help="also write the LoRA alone as a llama.cpp adapter GGUF (without marker rows)")
     q.add_argument("--quiet", action="store_true", help="no progress output")
     q.set_defaults(func=_export_llm)
+    b = esub.add_parser("bundle", help="build a verifiable model bundle (manifest.json + files)")
+    b.add_argument("--adapter", type=Path, required=True, metavar="DIR")
+    b.add_argument("--out", type=Path, required=True, metavar="DIR")
+    b.add_argument("--quant", choices=QUANT_CHOICES, default="q4_k_m")
+    b.add_argument("--selector", type=Path, default=None, metavar="DIR",
+                   help="exported selector folder (selector.json, ONNX, tokenizer.json)")
+    b.add_argument("--name", default="biotag-default")
+    b.add_argument("--version", default="0.1.0")
+    b.add_argument("--no-cache", action="store_true",
+                   help="put the GGUF inside the bundle instead of rebuilding it from the recipe")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=_export_bundle)

@@ -25,10 +25,14 @@ DEFAULT_PROFILES = {"en": ["bc5cdr", "bc2gm", "linnaeus", "jnlpba"], "zh": ["cme
 
 
 def default_bundle_dir() -> Path:
+    """$BIOTAG_BUNDLE, else the model folder named in models/DEFAULT (the embedded default)."""
     env = os.environ.get("BIOTAG_BUNDLE")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "models" / "default-bundle"
+    models = Path(__file__).resolve().parents[1] / "models"
+    pointer = models / "DEFAULT"
+    name = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else "default-bundle"
+    return models / name
 
 
 def gpu_available() -> bool:
@@ -91,6 +95,10 @@ class Tagger:
         llm = b.manifest.get("llm") or {}
         if "file" not in llm:
             raise ModelError(f"{root}: manifest has no llm file")
+        if any(e.get("location") == "cache" and not b.path(r).is_file() for r, e in b.manifest["files"].items()):
+            from biotag.export.bundle import ensure_files  # numpy + gguf + llama.cpp, no torch
+
+            ensure_files(b)
         b.verify()
         selector, thresholds = None, {}
         sel = b.manifest.get("selector")
