@@ -1,0 +1,57 @@
+"""Entry point of the desktop tagger: ``biotag-gui`` or ``python -m biotag.desktop.app``.
+
+    biotag-gui [FILE ...] [--bundle DIR] [--settings INI]
+
+FILEs are notes (.txt, .md) or tagged documents (.jsonl, BioC, CSV) to open. ``--bundle`` uses a
+model bundle for this session; ``--settings`` keeps the app's settings in an INI file of your
+choice instead of the user's configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="biotag-gui", description="biotag desktop tagger")
+    p.add_argument("files", nargs="*", help="notes or tagged documents to open")
+    p.add_argument("--bundle", help="model bundle folder (default: the one chosen in Settings)")
+    p.add_argument("--settings", help="keep settings in this INI file")
+    p.add_argument("--no-model", action="store_true", help="do not load a model (review only)")
+    return p
+
+
+def make_app(argv: list[str] | None = None):
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("biotag")
+    app.setOrganizationName("biotag")
+    app.setApplicationDisplayName("biotag")
+    from .fonts import families
+    from PySide6.QtGui import QFont
+
+    f = QFont(app.font())
+    f.setFamilies(families())
+    app.setFont(f)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    app = make_app()
+    from .main_window import MainWindow
+    from .settings import AppSettings
+
+    settings = AppSettings.at(args.settings) if args.settings else AppSettings()
+    win = MainWindow(settings, autoload=not args.bundle and not args.no_model)
+    if args.bundle:
+        win.load_bundle(args.bundle, initial=True)  # for this session; not saved
+    win.show()
+    if args.files:
+        win.open_paths(args.files)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Tagging off the GUI thread.
+
+One QThread owns the Tagger (a llama.cpp model is not thread-safe, so every job runs on that one
+thread, in order). The GUI talks to it through ``TaggerService``: ``load``, ``tag`` (results
+stream back segment by segment from ``Tagger.iter_segments``), ``batch`` (a folder, resumable,
+like ``biotag tag --out``) and ``cancel`` (takes effect at the next segment). Nothing here logs or
+reports document text.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from biotag.runtime.document import Document, Entity, Segment
+from biotag.runtime.errors import BiotagError
+
+
+@dataclass
+class BatchSpec:
+    input_dir: str
+    output_dir: str
+    fmt: str = "jsonl"              # jsonl, brat, bioc-xml, bioc-json, csv
+    html: bool = True               # also a self-contained HTML report per document
+    lang: str | None = None
+    opts: object = None             # TagOptions
+    encoding: str = "utf-8"
+
+
+@dataclass
+class BatchResult:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)   # (doc id, message)
+    cancelled: bool = False
+    entities: int = 0
+
+
+def batch_output_path(out_dir: Path, doc_id: str, fmt: str) -> Path:
+    """Where a batch writes a document's primary output (existence = done: resumable)."""
+    from biotag.runtime import tag_cli
+
+    if fmt == "brat":
+        from biotag.runtime.formats.brat import id_to_name
+
+        return out_dir / (id_to_name(doc_id) + ".ann")
+    return tag_cli._out_path(out_dir, doc_id, fmt)
+
+
+def _short_error(exc: BaseException) -> str:
+    # BiotagError messages name files and offsets, never document text
+    if isinstance(exc, BiotagError):
+        return str(exc)
+    return f"internal error {type(exc).__name__} (details on the terminal)"
+
+
+def log_exception(exc: BaseException) -> None:
+    """Where an unexpected error happened, for a bug report: exception type and code locations
+    only. The message is not printed: it could quote document text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+    sys.stderr.write(f"biotag desktop: {type(exc).__name__} at {where}\n")
+
+
+class _Worker(QObject):
+    loaded = Signal(str, str, str)             # name, version, device
+    loadFailed = Signal(str)
+    segmentTagged = Signal(int, int, int, object, int)   # job, seg start, seg end, entities, total
+    tagFinished = Signal(int, str, str)        # job, status ("done"|"cancelled"|"failed"), message
+    batchProgress = Signal(int, int, int, str)  # job, done, total, doc id
+    batchFinished = Signal(int, object)        # job, BatchResult
+
+    def __init__(self, service: "TaggerService"):
+        super().__init__()
+        self.service = service
+        self.tagger = None
+
+    def _cancelled(self, job: int) -> bool:
+        return job < self.service._cancel_below or job in self.service._cancelled
+
+    @Slot(str, str, int)
+    def load(self, bundle: str, device: str, threads: int):
+        from biotag.runtime.tagger import Tagger
+
+        try:
+            tagger = Tagger.load(bundle, device=device, threads=threads or None)
+        except BiotagError as exc:
+            self.loadFailed.emit(str(exc))
+            return
+        except Exception as exc:  # llama.cpp refusing a file, etc.
+            log_exception(exc)
+            self.loadFailed.emit(f"{bundle}: cannot load the model ({type(exc).__name__}: {exc})")
+            return
+        self.tagger = tagger
+        self.loaded.emit(tagger.name, tagger.version, tagger.device)
+
+    @Slot(int, str, object, object)
+    def tag(self, job: int, text: str, lang, opts):
+        if self.tagger is None:
+            self.tagFinished.emit(job, "failed", "no model is loaded")
+            return
+        if self._cancelled(job):
+            self.tagFinished.emit(job, "cancelled", "")
+            return
+        try:
+            for seg, ents in self.tagger.iter_segments(text, lang, opts):
+                self.segmentTagged.emit(job, seg.start, seg.end, list(ents), len(text))
+                if self._cancelled(job):
+                    self.tagFinished.emit(job, "cancelled", "")
+                    return
+        except Exception as exc:
+            log_exception(exc)
+            self.tagFinished.emit(job, "failed", _short_error(exc))
+            return
+        self.tagFinished.emit(job, "done", "")
+
+    def _tag_doc(self, job: int, doc_id: str, text: str, lang, opts) -> Document | None:
+        """Tag one batch document segment by segment (None when cancelled part-way)."""
+        ents: list[Entity] = []
+        segs: list[Segment] = []
+        langs: dict[str, int] = {}
+        for seg, es in self.tagger.iter_segments(text, lang, opts):
+            segs.append(Segment(seg.start, seg.end))
+            langs[seg.lang] = langs.get(seg.lang, 0) + seg.end - seg.start
+            ents.extend(es)
+            if self._cancelled(job):
+                return None
+        doc_lang = lang or (max(langs, key=langs.get) if langs else None)
+        return Document(doc_id, text, ents, doc_lang,
+                        {"bundle": f"{self.tagger.name} {self.tagger.version}"}, segs)
+
+    @Slot(int, object)
+    def batch(self, job: int, spec: BatchSpec):
+        from biotag.runtime import tag_cli
+        from biotag.runtime.formats import write_documents
+        from biotag.runtime.textio import atomic_write_text, decode_text, read_bytes
+
+        res = BatchResult()
+        try:
+            if self.tagger is None:
+                raise BiotagError("no model is loaded")
+            items = tag_cli.collect_inputs([spec.input_dir])
+            out = Path(spec.output_dir)
+            out.mkdir(parents=True, exist_ok=True)
+        except Exception as exc:
+            res.failed.append(("", _short_error(exc)))
+            self.batchFinished.emit(job, res)
+            return
+        bundle = f"{self.tagger.name} {self.tagger.version}"
+        total = len(items)
+        for k, (doc_id, path) in enumerate(items):
+            if self._cancelled(job):
+                res.cancelled = True
+                break
+            primary = batch_output_path(out, doc_id, spec.fmt)
+            report = tag_cli._out_path(out, doc_id, "html")
+            if primary.exists() and (not spec.html or spec.fmt == "html" or report.exists()):
+                res.skipped.append(doc_id)
+                self.batchProgress.emit(job, k + 1, total, doc_id)
+                continue
+            self.batchProgress.emit(job, k, total, doc_id)
+            try:
+                text = decode_text(read_bytes(path), str(path), spec.encoding, "strict", allow_empty=True)
+                doc = self._tag_doc(job, doc_id, text, spec.lang, spec.opts)
+                if doc is None:
+                    res.cancelled = True
+                    break
+                if spec.html and spec.fmt != "html":
+                    atomic_write_text(report, tag_cli.render(doc, "html", bundle))
+                if spec.fmt == "brat":
+                    write_documents([doc], out, "brat")
+                else:  # written last: its existence marks the document done
+                    atomic_write_text(primary, tag_cli.render(doc, spec.fmt, bundle))
+                res.done.append(doc_id)
+                res.entities += len(doc.entities)
+            except Exception as exc:
+                if not isinstance(exc, BiotagError):
+                    log_exception(exc)
+                res.failed.append((doc_id, _short_error(exc)))
+            self.batchProgress.emit(job, k + 1, total, doc_id)
+        self.batchFinished.emit(job, res)
+
+
+class TaggerService(QObject):
+    """GUI-side handle of the tagging thread. Signals are delivered on the GUI thread."""
+
+    loaded = Signal(str, str, str)
+    loadFailed = Signal(str)
+    segmentTagged = Signal(int, int, int, object, int)
+    tagFinished = Signal(int, str, str)
+    batchProgress = Signal(int, int, int, str)
+    batchFinished = Signal(int, object)
+    busyChanged = Signal(bool)
+
+    _load = Signal(str, str, int)
+    _tag = Signal(int, str, object, object)
+    _batch = Signal(int, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._next_job = 1
+        self._cancel_below = 0
+        self._cancelled: set[int] = set()
+        self._running: set[int] = set()
+        self.model_name = ""
+        self.thread = QThread()
+        self.thread.setObjectName("biotag-tagger")
+        self.worker = _Worker(self)
+        self.worker.moveToThread(self.thread)
+        self._load.connect(self.worker.load)
+        self._tag.connect(self.worker.tag)
+        self._batch.connect(self.worker.batch)
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.loadFailed.connect(self._on_load_failed)
+        self.worker.segmentTagged.connect(self.segmentTagged)
+        self.worker.tagFinished.connect(self._on_tag_finished)
+        self.worker.batchProgress.connect(self.batchProgress)
+        self.worker.batchFinished.connect(self._on_batch_finished)
+        self.thread.start()
+        self._loading = False
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return bool(self._running) or self._loading
+
+    @property
+    def has_model(self) -> bool:
+        return self.worker.tagger is not None
+
+    def _job(self) -> int:
+        j = self._next_job
+        self._next_job += 1
+        self._running.add(j)
+        self.busyChanged.emit(True)
+        return j
+
+    def _done(self, job: int):
+        self._running.discard(job)
+        if not self.busy:
+            self.busyChanged.emit(False)
+
+    # --- requests ---------------------------------------------------------------------------
+    def load(self, bundle: str, device: str = "cpu", threads: int = 0) -> None:
+        self._loading = True
+        self.busyChanged.emit(True)
+        self._load.emit(str(bundle), device, int(threads or 0))
+
+    def tag(self, text: str, lang: str | None = None, opts=None) -> int:
+        job = self._job()
+        self._tag.emit(job, text, lang, opts)
+        return job
+
+    def batch(self, spec: BatchSpec) -> int:
+        job = self._job()
+        self._batch.emit(job, spec)
+        return job
+
+    def cancel(self, job: int | None = None) -> None:
+        """Cancel one job, or every running and queued one (at the next segment boundary)."""
+        if job is None:
+            self._cancel_below = self._next_job
+        else:
+            self._cancelled.add(job)
+
+    def shutdown(self, wait_ms: int = 30000) -> None:
+        self.cancel()
+        self.thread.quit()
+        if not self.thread.wait(wait_ms):
+            self.thread.terminate()
+            self.thread.wait(2000)
+
+    # --- worker replies ---------------------------------------------------------------------
+    def _on_loaded(self, name, version, device):
+        self._loading = False
+        self.model_name = f"{name} {version}"
+        self.loaded.emit(name, version, device)
+        if not self.busy:
+            self.busyChanged.emit(False)
+
+    def _on_load_failed(self, msg):
+        self._loading = False
+        self.loadFailed.emit(msg)
+        if not self.busy:
+            self.busyChanged.emit(False)
+
+    def _on_tag_finished(self, job, status, msg):
+        self._done(job)
+        self.tagFinished.emit(job, status, msg)
+
+    def _on_batch_finished(self, job, res):
+        self._done(job)
+        self.batchFinished.emit(job, res)
+
+
+__all__ = ["TaggerService", "BatchSpec", "BatchResult", "batch_output_path"]
