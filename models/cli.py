@@ -23,6 +23,22 @@ def _train_llm(args) -> int:
     return 0
 
 
+def _train_selector(args) -> int:
+    _need_train_extra()
+    from .llm_data import load_config
+    from .train_selector import train
+
+    train(load_config(args.config), args.resume, args.max_steps)
+    return 0
+
+
+def _train_eval(args) -> int:
+    _need_train_extra()
+    from .eval_llm import run
+
+    return run(args)
+
+
 def add_cli(sub) -> None:
     p = sub.add_parser("train", help="train the tagging LLM or the selector (needs biotag[train])")
     tsub = p.add_subparsers(dest="what", metavar="WHAT")
@@ -31,3 +47,18 @@ def add_cli(sub) -> None:
     q.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     q.add_argument("--max-steps", type=int, help="stop early after this many steps (no artifacts)")
     q.set_defaults(func=_train_llm)
+    q = tsub.add_parser("selector", help="train the entity selector (MiniLM span classifier) from a config file")
+    q.add_argument("--config", required=True, help="JSON config in models/configs/ (e.g. selector.json)")
+    q.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    q.add_argument("--max-steps", type=int, help="stop early after this many steps (no artifacts)")
+    q.set_defaults(func=_train_selector)
+    e = tsub.add_parser("eval", help="evaluate the fp32 PyTorch model (base + adapter) on corpora")
+    e.add_argument("--adapter", required=True, help="folder written by 'biotag train llm'")
+    e.add_argument("--corpus", nargs="+", required=True)
+    e.add_argument("--split", default="dev")
+    e.add_argument("--sample", type=int)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--data-dir")
+    e.add_argument("--threads", type=int)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_train_eval)

@@ -124,6 +124,12 @@ class LlamaBackend:
         self.pending = []
         self._reused = -1
 
+    def clear(self) -> None:
+        """Forget the sequence and the whole KV cache (no prefix reuse on the next pass)."""
+        self.ll.llama_memory_seq_rm(self.mem, 0, 0, -1)
+        self.seq = []
+        self.reset()
+
     def _truncate_cache(self, n: int) -> None:
         if n < len(self.seq):
             self.ll.llama_memory_seq_rm(self.mem, 0, n, -1)
