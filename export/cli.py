@@ -36,6 +36,18 @@ def _export_bundle(args) -> int:
     return 0
 
 
+def _export_selector(args) -> int:
+    from biotag.runtime.errors import InputError
+
+    if not (args.model / "selector.json").is_file():
+        raise InputError(f"{args.model}: not a selector folder (no selector.json; see 'biotag train selector')")
+    from .selector import export_selector
+
+    out = export_selector(args.model, args.out, args.quant)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {args.quant}) and {out.parent / 'tokenizer.json'}")
+    return 0
+
+
 def add_cli(sub) -> None:
     p = sub.add_parser("export", help="export trained models for the runtime (GGUF for llama.cpp)")
     esub = p.add_subparsers(dest="what", metavar="WHAT")
@@ -66,3 +78,12 @@ def add_cli(sub) -> None:
                    help="put the GGUF inside the bundle instead of rebuilding it from the recipe")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_export_bundle)
+    q = esub.add_parser(
+        "selector", help="export the entity selector to ONNX (fp32 or dynamic int8) for onnxruntime",
+        description="torch.onnx.export of the encoder + marker head, optional onnxruntime dynamic int8 "
+                    "quantization; writes tokenizer.json next to the model. Needs biotag[train].")
+    q.add_argument("--model", type=Path, required=True, metavar="DIR",
+                   help="selector folder written by 'biotag train selector' (<run_dir>/hf)")
+    q.add_argument("--out", type=Path, required=True, metavar="SELECTOR.onnx", help="output ONNX file")
+    q.add_argument("--quant", choices=("fp32", "int8"), default="int8", help="weights (default: int8)")
+    q.set_defaults(func=_export_selector)
