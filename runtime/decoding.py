@@ -68,13 +68,22 @@ class ConstrainedDecoder:
     """Greedy copy-constrained decoding of one pass (one prompt) over ``words``."""
 
     def __init__(self, backend: Backend, table: TokenTable, speculative: bool = True,
-                 one_token_per_call: bool = False):
+                 one_token_per_call: bool = False, marker_bias: float = 0.0):
         self.backend = backend
+        # added to every marker's logit before the greedy choice (a log-odds shift toward tagging,
+        # tuned on dev sets; confidences are still computed from the unshifted logits)
+        self.marker_bias = float(marker_bias)
         self.table = table
         self.speculative = speculative
         self.one_token_per_call = one_token_per_call
         self.stats = DecodeStats()
         self.scores: dict[Span, float] = {}   # confidence of each span of the last decode
+
+    def _choose(self, scores) -> int:
+        if self.marker_bias and len(scores) > 1:
+            scores = np.asarray(scores, dtype=np.float64).copy()
+            scores[1:] += self.marker_bias
+        return int(np.argmax(scores))
 
     def _cands(self, st: _State, words, types, fmt):
         marks = marker_choices(self.table, types, fmt, st.i >= len(words), len(st.stack), st.just_opened)
@@ -110,7 +119,7 @@ class ConstrainedDecoder:
         scores = self._feed(list(prompt_ids), {len(prompt_ids) - 1: self._ids(first, marks)})[len(prompt_ids) - 1]
         while st.i < n:
             first, marks = self._cands(st, words, types, fmt)
-            choice = int(np.argmax(scores))  # ties prefer the copy (index 0)
+            choice = self._choose(scores)  # ties prefer the copy (index 0)
             if choice > 0:
                 tok, kind, t = marks[choice - 1]
                 self.stats.markers += 1
@@ -152,7 +161,7 @@ class ConstrainedDecoder:
             res = self._feed(draft, queries)
             accepted_to = n - 1
             for j, pos in ends:
-                if int(np.argmax(res[pos])) > 0:
+                if self._choose(res[pos]) > 0:
                     accepted_to = j
                     scores = res[pos]
                     self.backend.rollback(len(draft) - 1 - pos)

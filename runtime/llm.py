@@ -113,6 +113,8 @@ class LlamaBackend:
         self.seq: list[int] = []      # tokens in the KV cache
         self.pending: list[int] = []  # sequence the decoder has appended since reset
         self._reused = 0
+        # the context may hold another backend's tokens: start from an empty KV cache
+        llama_cpp.llama_memory_seq_rm(self.mem, 0, 0, -1)
 
     def __del__(self):
         try:

@@ -94,13 +94,17 @@ def _run(args) -> int:
         b.verify()
         gguf = b.path(b.manifest["llm"]["file"])
         fmt = b.manifest["llm"].get("format", FORMAT_S)
+        if args.marker_bias is None:
+            args.marker_bias = b.manifest["llm"].get("marker_bias", 0.0)
     else:
         gguf = args.gguf
+    if args.marker_bias is None:
+        args.marker_bias = 0.0
     llm = load_llama(gguf, n_ctx=2048, n_threads=args.threads)
     table = TokenTable(llama_tokenize_fn(llm), llm.token_bos())
     results = []
     for corpus in args.corpus:
-        dec = ConstrainedDecoder(LlamaBackend(llm), table, speculative=True)
+        dec = ConstrainedDecoder(LlamaBackend(llm), table, speculative=True, marker_bias=args.marker_bias)
         pred_out = Path(args.pred_dir) / f"{corpus}.{args.split}.jsonl" if args.pred_dir else None
         r = evaluate_on_corpus(dec, corpus, args.split, args.data_dir, args.sample, args.seed, fmt,
                                progress=not args.json and sys.stderr.isatty(), pred_out=pred_out)
@@ -126,5 +130,7 @@ def add_cli(sub) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int)
     p.add_argument("--pred-dir", help="write the predictions as JSONL here")
+    p.add_argument("--marker-bias", type=float, default=None,
+                   help="log-odds added to marker logits (default: the bundle's, else 0)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

@@ -57,7 +57,8 @@ class Tagger:
     def __init__(self, llm_path: str | os.PathLike, fmt: str = FORMAT_S,
                  profiles: dict[str, list[str]] | None = None, threads: int | None = None,
                  device: str = "cpu", selector=None, thresholds: dict[str, float] | None = None,
-                 name: str = "custom", version: str = "0", max_words: int = 80, n_ctx: int = 2048):
+                 name: str = "custom", version: str = "0", max_words: int = 80, n_ctx: int = 2048,
+                 marker_bias: float = 0.0):
         from .llm import LlamaBackend, llama_tokenize_fn, load_llama
 
         if isinstance(selector, dict):  # a worker process rebuilds the selector from its spec
@@ -73,7 +74,8 @@ class Tagger:
         self.device = "gpu" if use_gpu else "cpu"
         self.llm = load_llama(llm_path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=-1 if use_gpu else 0)
         self.table = TokenTable(llama_tokenize_fn(self.llm), self.llm.token_bos())
-        self.decoder = ConstrainedDecoder(LlamaBackend(self.llm), self.table, speculative=True)
+        self.decoder = ConstrainedDecoder(LlamaBackend(self.llm), self.table, speculative=True,
+                                          marker_bias=marker_bias)
         self.fmt = fmt
         self.profiles = profiles or DEFAULT_PROFILES
         self.selector = selector
@@ -83,7 +85,7 @@ class Tagger:
         self.llm_path = str(llm_path)
         self.spec = dict(llm_path=str(llm_path), fmt=fmt, profiles=self.profiles, threads=threads,
                          device=self.device, thresholds=self.thresholds, name=name, version=version,
-                         max_words=max_words, n_ctx=n_ctx,
+                         max_words=max_words, n_ctx=n_ctx, marker_bias=marker_bias,
                          selector=selector.spec() if selector is not None else None)
 
     # --- loading ----------------------------------------------------------------------------
@@ -109,7 +111,8 @@ class Tagger:
             thresholds = dict(sel.get("thresholds", {}))
             thresholds.setdefault("*", sel.get("default", 0.5))
         return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), b.manifest.get("profiles"),
-                   threads, device, selector, thresholds, b.name, b.version)
+                   threads, device, selector, thresholds, b.name, b.version,
+                   marker_bias=float(llm.get("marker_bias", 0.0)))
 
     # --- tagging ----------------------------------------------------------------------------
     def tasks_for(self, lang: str, types: Sequence[str] | None) -> list[Task]:
