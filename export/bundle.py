@@ -73,7 +73,7 @@ def ensure_files(bundle: Bundle, progress: bool = True) -> None:
 def build_bundle(out_dir, adapter_dir, quant: str = "q4_k_m", name: str = "biotag-default",
                  version: str = "0.1.0", fmt: str = "S", profiles: dict | None = None,
                  selector_dir=None, metrics: dict | None = None, cache: bool = True,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, marker_bias: float = 0.0) -> Path:
     """Write ``manifest.json`` in ``out_dir`` (which may be the adapter folder itself). With
     ``cache`` the GGUF goes to the bundle's cache folder and is listed with its rebuild recipe."""
     from biotag.models.gemma import base_gguf_path
@@ -84,7 +84,7 @@ def build_bundle(out_dir, adapter_dir, quant: str = "q4_k_m", name: str = "biota
     out_dir.mkdir(parents=True, exist_ok=True)
     rel = f"model-{quant}.gguf"
     manifest = {"schema_version": SCHEMA_VERSION, "name": name, "version": version, "files": {},
-                "llm": {"file": rel, "quant": quant, "format": fmt},
+                "llm": {"file": rel, "quant": quant, "format": fmt, "marker_bias": marker_bias},
                 "profiles": profiles or {"en": ["bc5cdr", "bc2gm", "linnaeus", "jnlpba"], "zh": ["cmeee"]},
                 "selector": None, "gazetteer": None, "base_model": base_info(),
                 "metrics": metrics or {}, "library_versions": _versions()}

@@ -30,8 +30,12 @@ def _export_llm(args) -> int:
 def _export_bundle(args) -> int:
     from .bundle import build_bundle
 
+    import json
+
+    metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8")) if args.metrics else None
     mf = build_bundle(args.out, args.adapter, args.quant, args.name, args.version,
-                      selector_dir=args.selector, cache=not args.no_cache, progress=not args.quiet)
+                      selector_dir=args.selector, cache=not args.no_cache, progress=not args.quiet,
+                      marker_bias=args.marker_bias, metrics=metrics)
     print(f"wrote {mf}")
     return 0
 
@@ -72,6 +76,9 @@ def add_cli(sub) -> None:
     b.add_argument("--quant", choices=QUANT_CHOICES, default="q4_k_m")
     b.add_argument("--selector", type=Path, default=None, metavar="DIR",
                    help="exported selector folder (selector.json, ONNX, tokenizer.json)")
+    b.add_argument("--marker-bias", type=float, default=0.0,
+                   help="log-odds added to marker logits at decoding (tuned on dev sets)")
+    b.add_argument("--metrics", help="JSON file with measured metrics to record in the manifest")
     b.add_argument("--name", default="biotag-default")
     b.add_argument("--version", default="0.1.0")
     b.add_argument("--no-cache", action="store_true",
