@@ -30,6 +30,8 @@ MOUSE_HELP = [
     ("Right-click", "review menu for the entities under the mouse or the selected text"),
     ("Click a table row", "jump to the entity in the text"),
     ("Untick a legend type", "hide that type in the view, table and exports"),
+    ("Bar styles", "black outline: reviewed (accepted, edited, added); hatched and struck out: "
+                   "rejected (View → Show rejected entities); thick frame: selected"),
     ("Confidence slider", "hide entities scoring below it (no re-tagging; accepted, edited and "
                           "added entities always stay)"),
 ]

@@ -38,11 +38,20 @@ class EntityTableModel(QAbstractTableModel):
         self._icons: dict[str, QIcon] = {}
 
     def set_items(self, items: list[tuple[int, Entity]], colors: dict[str, str]) -> None:
-        self.beginResetModel()
-        self._rows = list(items)
+        items = list(items)
         if colors != self._colors:
             self._colors = dict(colors)
             self._icons = {}
+        if [i for i, _ in items] == [i for i, _ in self._rows] and items:
+            # same entities (a review edit): update in place, keeping scroll position and sorting
+            changed = [r for r, (a, b) in enumerate(zip(self._rows, items)) if a[1] is not b[1]]
+            self._rows = items
+            if changed:
+                self.dataChanged.emit(self.index(min(changed), 0),
+                                      self.index(max(changed), len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self._rows = items
         self.endResetModel()
 
     def items(self) -> list[tuple[int, Entity]]:
@@ -204,8 +213,11 @@ class EntityTable(QWidget):
     def set_items(self, items: list[tuple[int, Entity]], colors: dict[str, str],
                   selected: list[int] | tuple = ()) -> None:
         self._quiet = True
+        bar = self.view.verticalScrollBar()
+        pos = bar.value()
         try:
             self.model.set_items(items, colors)
+            bar.setValue(pos)
             types = sorted({e.type for _, e in items})
             cur = self.type_box.currentData() or ""
             if [self.type_box.itemData(k) for k in range(1, self.type_box.count())] != types:

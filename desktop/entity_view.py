@@ -339,14 +339,20 @@ class EntityView(QTextEdit):
 def paint_bars(p: QPainter, bars: list[tuple[int, Entity, QRectF]], colors: dict[str, str],
                selected: int | None = None, scale: float = 1.0) -> None:
     """Draw bars: filled with the type colour, a darker outline so light colours stay visible on
-    white, hatched grey for rejected entities, and a dark frame for the selected one."""
+    white, hatched grey for rejected entities, a thin black outline for reviewed ones (accepted,
+    edited, added) and a thick dark frame for the selected one."""
     for i, e, r in bars:
         col = QColor(colors.get(e.type, "#999999"))
-        rejected = review_of(e) == "rejected"
+        rv = review_of(e)
+        rejected = rv == "rejected"
         if i == selected:
             r = r.adjusted(0, -0.5 * scale, 0, 0.5 * scale)
-        p.setPen(QPen(QColor("#202020") if i == selected else col.darker(150),
-                      (1.6 if i == selected else 0.8) * scale))
+            pen = QPen(QColor("#202020"), 1.6 * scale)
+        elif rv in ("accepted", "edited", "added"):
+            pen = QPen(QColor("#000000"), 1.1 * scale)
+        else:
+            pen = QPen(col.darker(150), 0.8 * scale)
+        p.setPen(pen)
         if rejected:
             p.setBrush(QBrush(QColor("#9a9a9a"), Qt.BrushStyle.BDiagPattern))
         else:

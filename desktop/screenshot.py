@@ -25,11 +25,15 @@ def _settle(app, ms: int = 150) -> None:
         time.sleep(0.01)
 
 
-def shoot(win, app, jsonl: Path, select_text: str, out: Path, hide_type: str | None = None) -> Path:
+def shoot(win, app, jsonl: Path, select_text: str, out: Path, review=()) -> Path:
     models = win.open_path(jsonl)
     win.set_current(models[0])
     win.set_threshold(0.0)
     m = win.current
+    for text, action in review:   # show review marks too: accepted, rejected (struck out)
+        ids = [i for i, e in m.items() if e.text == text]
+        getattr(m, action)(ids[:1])
+    m.undo_stack.setClean()
     target = [i for i, e in m.items() if e.text == select_text]
     if target:
         win.select(target[:1])
@@ -52,13 +56,16 @@ def make_screenshots(outdir: str | Path, examples: str | Path = EXAMPLES, size=(
     outdir, examples = Path(outdir), Path(examples)
     paths = []
     with tempfile.TemporaryDirectory() as tmp:
+        reviews = {"en": [("ibuprofen", "accept"), ("aspirin", "accept"), ("man", "reject")],
+                   "zh": [("阿司匹林", "accept")]}
         for lang, sel in (("en", "myocardial infarction"), ("zh", "心肌梗死")):
             win = MainWindow(AppSettings.at(Path(tmp) / f"settings-{lang}.ini"), interactive=False, autoload=False)
             win.resize(*size)
             win.splitter.setSizes([int(size[0] * 0.58), int(size[0] * 0.42)])
             win.show()
             _settle(app, 300)
-            paths.append(shoot(win, app, examples / f"nested_{lang}.jsonl", sel, outdir / f"screenshot_{lang}.png"))
+            paths.append(shoot(win, app, examples / f"nested_{lang}.jsonl", sel, outdir / f"screenshot_{lang}.png",
+                               reviews[lang]))
             win.close()
             win.deleteLater()
             _settle(app, 50)

@@ -26,7 +26,7 @@ from biotag.runtime.formats import read_documents  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-TAG_TIMEOUT = 90_000  # ms; the machine may be busy
+TAG_TIMEOUT = 300_000  # ms; generous: a busy machine can starve the test process
 
 
 @pytest.fixture
@@ -42,6 +42,7 @@ def _wait_loaded(qtbot, w):
 @pytest.fixture
 def window(qtbot, settings, tiny_bundle):
     settings.bundle_dir = str(tiny_bundle)
+    settings.threads = 1
     w = MainWindow(settings, interactive=False)
     qtbot.addWidget(w)
     w.resize(1200, 760)
@@ -141,6 +142,9 @@ def test_long_text_streams_and_stays_responsive(window, qtbot):
     timer.setInterval(20)
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start()
+    qtbot.wait(600)                                 # baseline: how fast this machine ticks now
+    base = [b - a for a, b in zip(ticks, ticks[1:])]
+    base_rate = len(ticks) / (ticks[-1] - ticks[0] + 0.02) if len(ticks) > 1 else 1.0
     t0 = time.monotonic()
     job = w.tag_current()
     assert job is not None and w.progress.isVisible() and w.actions_by_name["cancel"].isEnabled()
@@ -154,8 +158,11 @@ def test_long_text_streams_and_stays_responsive(window, qtbot):
     during = [t for t in ticks if t >= t0]
     gaps = [b - a for a, b in zip(during, during[1:])]
     timer.stop()
-    assert len(during) >= max(5, elapsed / 0.02 * 0.2), (len(during), elapsed)
-    assert max(gaps) < 2.0, max(gaps)
+    # the event loop kept running while the tagger worked: the timer ticked all along. Tagging on
+    # the GUI thread would leave no tick at all for the whole job. (Bounds loose enough for a
+    # machine that starves this whole process, as a busy CI runner can: seen 3 s gaps in a 90 s job.)
+    assert len(during) >= max(10, elapsed), (len(during), elapsed, base_rate)
+    assert max(gaps) < max(2.0, 10 * max(base, default=0.02), elapsed / 4), (max(gaps), elapsed)
     with qtbot.waitSignal(w.service.tagFinished, timeout=TAG_TIMEOUT) as blocker:
         w.actions_by_name["cancel"].trigger()
     assert blocker.args[1] == "cancelled"
@@ -286,6 +293,19 @@ def test_click_hover_and_nested_bars(review_window, qtbot):
     assert cover[:4] == chain
     tip = entity_tooltip([(i, m.entity(i)) for i in cover], w.colors)
     assert "Anatomy" in tip and "0.62" in tip and "“myocardial”" in tip
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    QApplication.sendEvent(v.viewport(), QHelpEvent(QHelpEvent.Type.ToolTip, p, v.viewport().mapToGlobal(p)))
+    assert "myocardial infarction" in QToolTip.text() and "0.98" in QToolTip.text()
+    QToolTip.hideText()
+    # sorting by score (a review edit keeps the order and the scroll position)
+    w.table.view.sortByColumn(4, Qt.SortOrder.DescendingOrder)
+    scores = [m.entity(i).score for i in w.table.row_ids()]
+    assert scores == sorted(scores, reverse=True)
+    m.accept([chain[0]])
+    assert [m.entity(i).score for i in w.table.row_ids()] == scores
+    w.table.view.sortByColumn(2, Qt.SortOrder.AscendingOrder)
     # table click jumps to the entity; filter by text and type
     w.table.search.setText("kidney")
     assert {m.entity(i).text for i in w.table.row_ids()} == {"kidney", "chronic kidney disease",
@@ -495,3 +515,40 @@ def test_screenshot_script(qapp, tmp_path):
     assert img.width() == 1100
     disease = QColor("#E69F00").rgb()
     assert any(img.pixel(x, y) == disease for x in range(0, 640, 2) for y in range(60, 400, 2))
+
+
+def test_edit_text_returns_to_draft(review_window, tmp_path):
+    w = review_window
+    m = _open_doc(w, tmp_path, _review_doc())
+    m.accept([_ids(m, "aspirin")])
+    assert w.view.isReadOnly()
+    w.edit_text()                                   # confirmed automatically in tests
+    assert not m.tagged and len(m) == 0 and not w.view.isReadOnly()
+    w.view.moveCursor(w.view.textCursor().MoveOperation.End)
+    w.view.insertPlainText(" Rash.")
+    assert m.text.endswith("aspirin. Rash.") and w.table.model.rowCount() == 0
+
+
+def test_brat_batch_names_match_the_writer(tmp_path):
+    from biotag.desktop.worker import batch_output_path
+    from biotag.runtime.formats import write_documents
+
+    d = Document("sub/a b", "Fever.", [], "en")
+    write_documents([d], tmp_path, "brat")
+    assert batch_output_path(tmp_path, d.id, "brat").is_file()
+    assert batch_output_path(tmp_path, "x", "jsonl") == tmp_path / "x.jsonl"
+
+
+def test_settings_dialog(review_window, tiny_bundle, tmp_path):
+    from biotag.desktop.settings import SettingsDialog
+
+    dlg = SettingsDialog(review_window.settings, review_window)
+    dlg.bundle.setText(str(tmp_path))
+    dlg._verify()
+    assert "no manifest" in dlg.status.text()
+    dlg.bundle.setText(str(tiny_bundle))
+    dlg._verify()
+    assert "verified" in dlg.status.text()
+    dlg.threads.setValue(1)
+    v = dlg.values()
+    assert v["bundle"] == str(tiny_bundle) and v["threads"] == 1 and v["device"] == "cpu"
