@@ -151,7 +151,10 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
 
 
 def bench_note(tagger, n_words: int = 500) -> dict:
+    from .llm import LlamaBackend
+
     note = synthetic_note(n_words)
+    tagger.decoder.backend = LlamaBackend(tagger.llm)  # the context was used by run_bench
     t0 = time.perf_counter()
     first = None
     n_ent = n_seg = 0
