@@ -161,7 +161,8 @@ def test_long_text_streams_and_stays_responsive(window, qtbot):
     # the event loop kept running while the tagger worked: the timer ticked all along. Tagging on
     # the GUI thread would leave no tick at all for the whole job. (Bounds loose enough for a
     # machine that starves this whole process, as a busy CI runner can: seen 3 s gaps in a 90 s job.)
-    assert len(during) >= max(10, elapsed), (len(during), elapsed, base_rate)
+    # (a fast machine can get the first segments in 0.2 s: expect ticks in proportion to the time)
+    assert len(during) >= max(3, min(10, 0.3 * elapsed * base_rate)), (len(during), elapsed, base_rate)
     assert max(gaps) < max(2.0, 10 * max(base, default=0.02), elapsed / 4), (max(gaps), elapsed)
     with qtbot.waitSignal(w.service.tagFinished, timeout=TAG_TIMEOUT) as blocker:
         w.actions_by_name["cancel"].trigger()
