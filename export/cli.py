@@ -6,6 +6,7 @@ runtime CLI registers it, and the export itself needs only numpy + gguf + llama-
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 QUANT_CHOICES = ("f16", "q8_0", "q4_k_m")
@@ -45,10 +46,18 @@ def _export_selector(args) -> int:
 
     if not (args.model / "selector.json").is_file():
         raise InputError(f"{args.model}: not a selector folder (no selector.json; see 'biotag train selector')")
-    from .selector import export_selector
+    from .selector import export_selector, write_runtime_config
 
+    thresholds = None
+    if args.thresholds:
+        try:
+            thresholds = json.loads(Path(args.thresholds).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{args.thresholds}: unreadable thresholds file ({exc})") from None
     out = export_selector(args.model, args.out, args.quant)
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {args.quant}) and {out.parent / 'tokenizer.json'}")
+    cfg = write_runtime_config(out, thresholds)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {args.quant}), {out.parent / 'tokenizer.json'} "
+          f"and {cfg}")
     return 0
 
 
@@ -93,4 +102,6 @@ def add_cli(sub) -> None:
                    help="selector folder written by 'biotag train selector' (<run_dir>/hf)")
     q.add_argument("--out", type=Path, required=True, metavar="SELECTOR.onnx", help="output ONNX file")
     q.add_argument("--quant", choices=("fp32", "int8"), default="int8", help="weights (default: int8)")
+    q.add_argument("--thresholds", metavar="FILE.json",
+                   help="per-type thresholds from 'biotag eval-selector --tune' (default: keep every candidate)")
     q.set_defaults(func=_export_selector)

@@ -91,3 +91,22 @@ def export_selector(model_dir: str | os.PathLike, out: str | os.PathLike, quant:
             shutil.copyfile(fp32, out)
     _add_metadata(out, meta)
     return out
+
+
+def write_runtime_config(onnx_path: str | os.PathLike, thresholds: dict | None = None,
+                         metrics: dict | None = None) -> Path:
+    """Write ``selector.json`` next to an exported ONNX file: what the runtime and
+    ``biotag export bundle --selector`` read (file names, per-type thresholds, measured metrics).
+    ``thresholds``: ``{"thresholds": {type: t, "*": default}}`` as ``biotag eval-selector --tune``
+    writes; without it every candidate is kept (threshold 0) until thresholds are tuned."""
+    onnx_path = Path(onnx_path)
+    thr = dict((thresholds or {}).get("thresholds", {}))
+    default = float(thr.pop("*", 0.0))
+    cfg = {"file": onnx_path.name, "tokenizer": "tokenizer.json", "thresholds": thr, "default": default,
+           "threshold_rule": "keep a candidate when its selector probability >= its type's threshold",
+           "sha256": {"model": file_sha256(onnx_path), "tokenizer": file_sha256(onnx_path.parent / "tokenizer.json")}}
+    if metrics:
+        cfg["metrics"] = metrics
+    out = onnx_path.parent / "selector.json"
+    out.write_text(json.dumps(cfg, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out

@@ -18,6 +18,7 @@ COMMANDS = {
     "convert": "biotag.runtime.formats.cli:add_cli",
     "eval": "biotag.runtime.evaluate:add_cli",
     "eval-model": "biotag.runtime.model_eval:add_cli",
+    "eval-selector": "biotag.runtime.selector_eval:add_cli",
     "tag": "biotag.runtime.tag_cli:add_cli",
     "bench": "biotag.runtime.bench:add_cli",
     "bundle": "biotag.runtime.bundle:add_cli",

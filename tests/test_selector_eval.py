@@ -1,0 +1,84 @@
+"""End-to-end threshold tuning of the selector on LLM candidates (pure logic, no model)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from biotag.runtime.document import Document, Entity
+from biotag.runtime.errors import InputError
+from biotag.runtime.selector_eval import filtered, load_pred_file, micro, tune_thresholds
+
+TEXT = "aspirin and ibuprofen caused asthma and rash in the patient"
+
+
+def doc(spans, did="d1"):
+    return Document(did, TEXT, [Entity(s, e, t, TEXT[s:e]) for s, e, t in spans], "en")
+
+
+ASPIRIN, IBU, ASTHMA, RASH, PATIENT = (0, 7, "Chemical"), (12, 21, "Chemical"), (29, 35, "Disease"), \
+    (40, 44, "Disease"), (52, 59, "Disease")
+
+
+def test_threshold_drops_low_scoring_false_positive():
+    gold = [doc([ASPIRIN, IBU, ASTHMA, RASH])]
+    pred = [doc([ASPIRIN, ASTHMA, RASH, PATIENT])]
+    scores = [[0.9, 0.8, 0.7, 0.1]]
+    thr, rep = tune_thresholds([(gold, pred, scores)])
+    assert thr["Chemical"] == 0.0                       # one true candidate: filtering cannot help
+    assert 0.1 < thr["Disease"] <= 0.7                  # the spurious "patient" goes, rash stays
+    after = micro(gold, filtered(pred, scores, thr))
+    before = micro(gold, pred)
+    assert after["f1"] > before["f1"]
+    assert after["tp"] == before["tp"] == 3 and after["pred"] == 3
+    assert rep["Disease"]["f1_with"] > rep["Disease"]["f1_without"]
+
+
+def test_keep_everything_when_filtering_would_lose_recall():
+    gold = [doc([ASTHMA, RASH])]
+    pred = [doc([ASTHMA, RASH])]
+    thr, _ = tune_thresholds([(gold, pred, [[0.2, 0.05]])])
+    assert thr["Disease"] == 0.0
+    assert micro(gold, filtered(pred, [[0.2, 0.05]], thr))["f1"] == 100.0
+
+
+def test_recall_counts_gold_the_llm_missed():
+    gold = [doc([ASPIRIN, IBU, ASTHMA])]
+    pred = [doc([ASPIRIN])]
+    m = micro(gold, pred)
+    assert m["precision"] == 100.0 and m["recall"] == pytest.approx(33.33, abs=0.01)
+
+
+def test_min_gain_keeps_all_for_small_gains():
+    gold = [doc([ASTHMA, RASH, PATIENT])] + [doc([ASTHMA], did=f"x{i}") for i in range(20)]
+    pred = [doc([ASTHMA, RASH, PATIENT, ASPIRIN[:2] + ("Disease",)])] + \
+           [doc([ASTHMA], did=f"x{i}") for i in range(20)]
+    scores = [[0.9, 0.9, 0.9, 0.1]] + [[0.9]] * 20
+    thr0, _ = tune_thresholds([(gold, pred, scores)])
+    assert thr0["Disease"] > 0.1
+    thr5, _ = tune_thresholds([(gold, pred, scores)], min_gain=5.0)   # the gain is ~2.3 points
+    assert thr5["Disease"] == 0.0
+
+
+def test_pred_file_name_and_content(tmp_path):
+    p = tmp_path / "ncbi-disease.dev.jsonl"
+    p.write_text(doc([ASTHMA]).to_jsonl_line() + "\n", encoding="utf-8")
+    corpus, split, docs = load_pred_file(p)
+    assert (corpus, split, len(docs), docs[0].entities[0].text) == ("ncbi-disease", "dev", 1, "asthma")
+    bad = tmp_path / "preds.jsonl"
+    bad.write_text("", encoding="utf-8")
+    with pytest.raises(InputError):
+        load_pred_file(bad)
+
+
+def test_export_runtime_config_next_to_onnx(tmp_path):
+    from biotag.export.selector import write_runtime_config
+
+    onnx = tmp_path / "selector.int8.onnx"
+    onnx.write_bytes(b"not really onnx")
+    (tmp_path / "tokenizer.json").write_text("{}", encoding="utf-8")
+    thr = {"thresholds": {"Disease": 0.3, "*": 0.0}}
+    cfg = json.loads(write_runtime_config(onnx, thr).read_text(encoding="utf-8"))
+    assert cfg["file"] == onnx.name and cfg["tokenizer"] == "tokenizer.json"
+    assert cfg["thresholds"] == {"Disease": 0.3} and cfg["default"] == 0.0
+    assert len(cfg["sha256"]["model"]) == 64
