@@ -105,3 +105,6 @@ def add_cli(sub) -> None:
     q.add_argument("--thresholds", metavar="FILE.json",
                    help="per-type thresholds from 'biotag eval-selector --tune' (default: keep every candidate)")
     q.set_defaults(func=_export_selector)
+    from .report import add_parser as add_report
+
+    add_report(esub)

@@ -39,6 +39,86 @@ def _no_extra_bufts():
             llama_mod.llama_cpp.llama_model_default_params = orig
 
 
+def gguf_data_end(path: str | os.PathLike) -> int:
+    """Byte offset where the last tensor's data ends, read from the GGUF header alone (a streaming
+    parse of the metadata and tensor table; ~100x faster than ``gguf.GGUFReader`` on a 262k-token
+    vocabulary). Raises ValueError on a malformed header."""
+    import mmap
+    import struct
+
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    scalar = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}   # GGUFValueType sizes
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        size = len(m)
+
+        def need(pos: int, n: int) -> None:
+            if n < 0 or pos + n > size:
+                raise ValueError("header runs past the end of the file")
+
+        def u32(pos):
+            need(pos, 4)
+            return struct.unpack_from("<I", m, pos)[0], pos + 4
+
+        def u64(pos):
+            need(pos, 8)
+            return struct.unpack_from("<Q", m, pos)[0], pos + 8
+
+        def string(pos):
+            n, pos = u64(pos)
+            need(pos, n)
+            return m[pos:pos + n], pos + n
+
+        def skip_value(vtype, pos):
+            if vtype in scalar:
+                need(pos, scalar[vtype])
+                return pos + scalar[vtype]
+            if vtype == 8:                                   # string
+                return string(pos)[1]
+            if vtype == 9:                                   # array
+                etype, pos = u32(pos)
+                count, pos = u64(pos)
+                if etype in scalar:
+                    need(pos, count * scalar[etype])
+                    return pos + count * scalar[etype]
+                for _ in range(count):
+                    pos = skip_value(etype, pos)
+                return pos
+            raise ValueError(f"unknown metadata value type {vtype}")
+
+        if m[:4] != b"GGUF":
+            raise ValueError("not a GGUF file")
+        version, pos = u32(4)
+        if version not in (2, 3):
+            raise ValueError(f"unsupported GGUF version {version}")
+        n_tensors, pos = u64(pos)
+        n_kv, pos = u64(pos)
+        alignment = 32
+        for _ in range(n_kv):
+            key, pos = string(pos)
+            vtype, pos = u32(pos)
+            if key == b"general.alignment" and vtype == 4:
+                alignment, pos = u32(pos)
+            else:
+                pos = skip_value(vtype, pos)
+        end = 0
+        for _ in range(n_tensors):
+            _, pos = string(pos)
+            n_dims, pos = u32(pos)
+            if n_dims > 8:
+                raise ValueError("tensor with more than 8 dimensions")
+            n_el = 1
+            for _ in range(n_dims):
+                d, pos = u64(pos)
+                n_el *= d
+            ttype, pos = u32(pos)
+            offset, pos = u64(pos)
+            block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
+            end = max(end, offset + n_el // block * type_size)
+        data_start = (pos + alignment - 1) // alignment * alignment
+        return data_start + end
+
+
 def check_gguf_file(path: str | os.PathLike) -> Path:
     """Refuse what would crash llama.cpp: a missing, empty, truncated or non-GGUF file."""
     p = Path(path)
@@ -50,11 +130,8 @@ def check_gguf_file(path: str | os.PathLike) -> Path:
     if head != b"GGUF":
         raise ModelError(f"{p}: not a GGUF model file")
     try:
-        from gguf import GGUFReader
-
-        r = GGUFReader(str(p))
-        end = max((int(t.data_offset) + int(t.n_bytes) for t in r.tensors), default=0)
-    except Exception as exc:  # gguf raises assorted errors on damaged files
+        end = gguf_data_end(p)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a damaged file
         raise ModelError(f"{p}: damaged GGUF file ({type(exc).__name__}: {exc})") from None
     if end > size:
         raise ModelError(f"{p}: truncated GGUF file ({size} bytes, tensors need {end})")

@@ -255,6 +255,26 @@ def test_truncated_file_refused(models, tmp_path, monkeypatch):
     assert "truncated" in msg or "damaged" in msg
 
 
+@pytest.mark.parametrize("quant", ["f32", *QUANTS])
+def test_header_parse_matches_gguf_reader(models, quant):
+    """The fast header walk finds the same end of tensor data as gguf's full reader."""
+    from gguf import GGUFReader
+
+    from biotag.runtime.llm import gguf_data_end
+
+    r = GGUFReader(str(models[quant]))
+    assert gguf_data_end(models[quant]) == max(int(t.data_offset) + int(t.n_bytes) for t in r.tensors)
+
+
+@pytest.mark.parametrize("cut", [7, 40, 200, -1])
+def test_header_cut_short_refused(models, tmp_path, monkeypatch, cut):
+    data = models["q8_0"].read_bytes()
+    bad = tmp_path / f"cut{cut}.gguf"
+    bad.write_bytes(data[:cut])
+    msg = _damage_check(bad, tmp_path, monkeypatch)
+    assert "truncated" in msg or "damaged" in msg
+
+
 def test_flipped_magic_refused(models, tmp_path, monkeypatch):
     data = bytearray(models["q8_0"].read_bytes())
     data[1] ^= 0x01

@@ -82,3 +82,25 @@ def test_export_runtime_config_next_to_onnx(tmp_path):
     assert cfg["file"] == onnx.name and cfg["tokenizer"] == "tokenizer.json"
     assert cfg["thresholds"] == {"Disease": 0.3} and cfg["default"] == 0.0
     assert len(cfg["sha256"]["model"]) == 64
+
+
+def test_quant_report_verdict_and_card_section(tmp_path):
+    from biotag.export.report import CARD_BEGIN, card_section, verdict, write_into_card
+
+    def row(f1s):
+        return {"mib": 1.0, "load_s": 0.1, "dev": [{"corpus": c, "f1": f} for c, f in f1s.items()]}
+
+    rep = {"sample": 40, "seed": 0, "marker_bias": 2.0, "threads": 2, "hardware": "test",
+           "llm": {"fp32": row({"a": 80.0, "b": 70.0}), "f16": row({"a": 80.0, "b": 70.1}),
+                   "q8_0": row({"a": 79.8, "b": 69.9}), "q4_k_m": row({"a": 78.0, "b": 70.0})}}
+    v = verdict(rep, 0.5)
+    assert rep["smallest_within_tolerance"] == "q8_0"          # q4_k_m drops 2.0 on corpus a
+    assert rep["max_drop"]["q4_k_m"] == 2.0 and "q8_0" in v
+    card = tmp_path / "CARD.md"
+    card.write_text("# card\n\ntext\n", encoding="utf-8")
+    rep["verdict"] = v
+    write_into_card(card, card_section(rep))
+    write_into_card(card, card_section(rep))                     # replaced, not appended twice
+    text = card.read_text(encoding="utf-8")
+    assert text.count(CARD_BEGIN) == 1 and text.startswith("# card")
+    assert "| q4_k_m | 1.0 | 0.1 | 78.00 | 70.00 | +2.00 |" in text
