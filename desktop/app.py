@@ -1,10 +1,12 @@
 """Entry point of the desktop tagger: ``biotag-gui`` or ``python -m biotag.desktop.app``.
 
-    biotag-gui [FILE ...] [--bundle DIR] [--settings INI]
+    biotag-gui [FILE ...] [--bundle DIR] [--settings INI] [--tag] [--screenshot PNG]
 
 FILEs are notes (.txt, .md) or tagged documents (.jsonl, BioC, CSV) to open. ``--bundle`` uses a
 model bundle for this session; ``--settings`` keeps the app's settings in an INI file of your
-choice instead of the user's configuration.
+choice instead of the user's configuration. ``--tag`` tags the first opened note as soon as the
+model is loaded; ``--screenshot PNG`` then saves a picture of the window and quits (documentation
+and the Xvfb smoke test; exit code 1 when loading or tagging failed).
 """
 from __future__ import annotations
 
@@ -18,7 +20,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", help="model bundle folder (default: the one chosen in Settings)")
     p.add_argument("--settings", help="keep settings in this INI file")
     p.add_argument("--no-model", action="store_true", help="do not load a model (review only)")
+    p.add_argument("--tag", action="store_true", help="tag the first opened note once the model is loaded")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="with --tag: when tagging ends, save a screenshot of the window here and quit")
     return p
+
+
+def _automate(app, win, tag: bool, screenshot: str | None) -> None:
+    """--tag / --screenshot: drive the window like a user would, then (screenshot) quit."""
+    from PySide6.QtCore import QTimer
+
+    state = {"rc": 0}
+
+    def finish(ok: bool) -> None:
+        if not screenshot:
+            return
+
+        def shoot_and_quit():
+            saved = win.grab().save(screenshot)
+            state["rc"] = 0 if ok and saved else 1
+            win.close()                      # stops the tagging thread before the app ends
+            app.exit(state["rc"])
+
+        QTimer.singleShot(400, shoot_and_quit)
+
+    def on_loaded(*_):
+        if tag and win.tag_current() is None:
+            finish(False)
+        elif not tag:
+            finish(True)
+
+    win.service.loaded.connect(on_loaded)
+    win.service.loadFailed.connect(lambda *_: finish(False))
+    win.service.tagFinished.connect(lambda job, status, msg: finish(status == "done"))
 
 
 def make_app(argv: list[str] | None = None):
@@ -50,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     win.show()
     if args.files:
         win.open_paths(args.files)
+    if args.tag or args.screenshot:
+        _automate(app, win, args.tag, args.screenshot)
     return app.exec()
 
 

@@ -553,3 +553,28 @@ def test_settings_dialog(review_window, tiny_bundle, tmp_path):
     dlg.threads.setValue(1)
     v = dlg.values()
     assert v["bundle"] == str(tiny_bundle) and v["threads"] == 1 and v["device"] == "cpu"
+
+
+@pytest.mark.skipif(not __import__("shutil").which("xvfb-run"), reason="xvfb-run not installed (Debian xvfb)")
+def test_real_window_under_xvfb(tiny_bundle, tmp_path):
+    """biotag-gui in a real X server: open a note, tag it with the tiny bundle, screenshot, quit."""
+    import os
+    import subprocess
+    import sys
+
+    from PySide6.QtGui import QImage
+
+    note = Path(__file__).resolve().parents[1] / "examples" / "note_en.txt"
+    shot = tmp_path / "gui.png"
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env.update(QT_QPA_PLATFORM="xcb", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m", "biotag.desktop.app",
+                           str(note), "--bundle", str(tiny_bundle), "--settings", str(tmp_path / "s.ini"),
+                           "--tag", "--screenshot", str(shot)],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    img = QImage(str(shot))
+    assert img.width() > 400 and img.height() > 300
+    colours = {img.pixel(x, y) for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
+    assert len(colours) > 20          # a drawn window (text, table, bars), not a blank frame
+    assert not list(tmp_path.glob("config/**/*.conf"))   # settings went to the INI given, nowhere else
