@@ -166,8 +166,9 @@ def dev_examples(cfg: dict, data: Data) -> list:
     from .selector_data import sentence_examples
 
     out = []
+    cap = cfg.get("dev_eval_sentences")      # the end-of-run scoring is fp32 PyTorch: keep it affordable
     for name in sorted(data.dev):
-        for i, s in enumerate(data.dev[name]):
+        for i, s in enumerate(data.dev[name][:cap] if cap else data.dev[name]):
             out.extend(sentence_examples(s, random.Random(f"dev/{name}/{i}"), cfg.get("dev_n_random", 2),
                                          cfg.get("dev_negatives_per_gold", 4)))
     return out
@@ -348,9 +349,21 @@ def lr_at(cfg: dict, step: int) -> float:
     return max(0.0, (total - step) / max(1, total - warm))
 
 
-def config_hash(cfg: dict) -> str:
-    keep = {k: v for k, v in cfg.items() if k not in ("log_every", "ckpt_minutes", "nice", "threads")}
+# keys that do not change the trained weights: how the run is logged, scheduled and evaluated at the end
+RUN_KEYS = ("log_every", "ckpt_minutes", "nice", "threads")
+EVAL_KEYS = ("dev_eval_sentences", "export", "artifact_dir", "_comment")
+
+
+def config_hash(cfg: dict, ignore=RUN_KEYS + EVAL_KEYS) -> str:
+    keep = {k: v for k, v in cfg.items() if k not in ignore}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def same_training(state_hash: str, cfg: dict) -> bool:
+    """The checkpoint was written by a config that trains the same weights (also accepts the hash
+    of checkpoints written before the evaluation-only keys were left out of it)."""
+    legacy = {k: v for k, v in cfg.items() if k not in ("dev_eval_sentences",)}
+    return state_hash in (config_hash(cfg), config_hash(legacy, RUN_KEYS))
 
 
 def save_ckpt(path: Path, model, opt, step: int, cfg: dict, extra: dict) -> None:
@@ -389,7 +402,7 @@ def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path
     step, wall0 = 0, 0.0
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("config_hash") != config_hash(cfg) or state.get("tokenizer_sha256") != tok_sha:
+        if not same_training(state.get("config_hash"), cfg) or state.get("tokenizer_sha256") != tok_sha:
             raise SystemExit(f"{ckpt} was written by a different config or vocabulary; refusing to resume")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])

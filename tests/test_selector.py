@@ -499,3 +499,15 @@ def test_train_selector_resume_is_exact_and_writes_runtime_artifacts(tmp_path):
     assert "ece" in metrics["dev"]["calibration"] and len(metrics["dev"]["calibration"]["bins"]) == 10
     sel = Selector(out / "selector.fp32.onnx", out / "tokenizer.json", thr, device="cpu", threads=1)
     assert len(sel.score("Aspirin causes asthma.", [Entity(15, 21, "Disease")])) == 1
+
+
+def test_config_hash_ignores_evaluation_only_keys():
+    from biotag.models.train_selector import RUN_KEYS, config_hash, same_training
+
+    cfg = {"steps": 10, "lr": 1e-4, "log_every": 5, "export": "int8"}
+    h = config_hash(cfg)
+    assert config_hash({**cfg, "dev_eval_sentences": 30, "log_every": 1, "export": None}) == h
+    assert config_hash({**cfg, "lr": 2e-4}) != h and config_hash({**cfg, "steps": 11}) != h
+    legacy = config_hash(cfg, RUN_KEYS)            # checkpoints written before EVAL_KEYS existed
+    assert same_training(legacy, {**cfg, "dev_eval_sentences": 30})
+    assert not same_training(legacy, {**cfg, "lr": 2e-4})
