@@ -81,6 +81,7 @@ def eval_fp32(args, fmt: str) -> dict:
 def eval_selector_pair(args) -> dict:
     from biotag.runtime.selector import Selector
     from biotag.runtime.selector_eval import filtered, gold_docs, load_pred_file, micro
+    from biotag.runtime.tagger import threshold_for
 
     d = Path(args.selector)
     cfg = json.loads((d / "selector.json").read_text(encoding="utf-8"))
@@ -102,7 +103,7 @@ def eval_selector_pair(args) -> dict:
         scores = [[sel.score(x.text, x.entities) if x.entities else [] for x in pred] for _, _, pred in items]
         n = sum(len(s) for ss in scores for s in ss)
         scores_by[name] = scores
-        per = {c: micro(g, filtered(pred, sc, thr))["f1"] for (c, g, pred), sc in zip(items, scores)}
+        per = {c: micro(g, filtered(pred, sc, thr, c))["f1"] for (c, g, pred), sc in zip(items, scores)}
         out["variants"][name] = {"file": f.name, "mib": round(f.stat().st_size / 2**20, 1),
                                  "ms_per_candidate": round(1000 * (time.time() - t0) / max(1, n), 2), "f1": per}
     out["without_selector"] = {c: micro(g, pred)["f1"] for c, g, pred in items}
@@ -111,7 +112,7 @@ def eval_selector_pair(args) -> dict:
         for (c, _, pred), a, b in zip(items, scores_by["fp32"], scores_by["int8"]):
             for x, sa, sb in zip(pred, a, b):
                 for e, u, v in zip(x.entities, sa, sb):
-                    t = thr.get(e.type, thr["*"])
+                    t = threshold_for(thr, e.type, c, 0.0)
                     same += int((u >= t) == (v >= t))
                     total += 1
         out["decision_agreement"] = round(same / max(1, total), 4)

@@ -62,11 +62,16 @@ def prf(tp: int, n_pred: int, n_gold: int) -> dict:
             "tp": tp, "pred": n_pred, "gold": n_gold}
 
 
-def filtered(docs: list[Document], scores: list[list[float]], thresholds: dict[str, float]) -> list[Document]:
+def filtered(docs: list[Document], scores: list[list[float]], thresholds: dict[str, float],
+             task: str | None = None) -> list[Document]:
+    """Candidates at or above their threshold: ``task/type`` (the instruction that produced them),
+    else ``type``, else ``*`` (as the runtime Tagger looks them up)."""
+    from .tagger import threshold_for
+
     out = []
     for d, ss in zip(docs, scores):
         keep = [e.with_(score=round(s, 4)) for e, s in zip(d.entities, ss)
-                if s >= thresholds.get(e.type, thresholds.get("*", 0.0))]
+                if s >= threshold_for(thresholds, e.type, task, 0.0)]
         out.append(d.copy(keep))
     return out
 
@@ -81,19 +86,23 @@ def micro(gold: list[Document], pred: list[Document]) -> dict:
 
 
 def tune_thresholds(items: list[tuple[list[Document], list[Document], list[list[float]]]],
-                    min_gain: float = 0.0) -> tuple[dict[str, float], dict]:
-    """Per type: the threshold maximising end-to-end F1 of that type over all given corpora.
-    ``items``: (gold, pred, scores) per corpus. Threshold 0 (keep all) wins ties and any gain of at
-    most ``min_gain`` F1 points."""
+                    min_gain: float = 0.0, tasks: list[str] | None = None) -> tuple[dict[str, float], dict]:
+    """The threshold maximising end-to-end F1, per type over all given corpora (key ``type``) and,
+    when ``tasks`` names the corpus (instruction) of each item, per corpus and type (key
+    ``corpus/type``, what the runtime uses for candidates of that instruction). ``items``: (gold,
+    pred, scores) per corpus. Threshold 0 (keep all) wins ties and any gain of at most ``min_gain``."""
     cands: dict[str, list[tuple[float, int]]] = defaultdict(list)
     n_gold: dict[str, int] = defaultdict(int)
-    for gold, pred, scores in items:
+    for i, (gold, pred, scores) in enumerate(items):
+        keys = (lambda t: (t,)) if not tasks else (lambda t, c=tasks[i]: (t, f"{c}/{t}"))
         for g, p, ss in zip(gold, pred, scores):
             gk = {e.key for e in g.entities}
             for e in g.entities:
-                n_gold[e.type] += 1
+                for k in keys(e.type):
+                    n_gold[k] += 1
             for e, s in zip(p.entities, ss):
-                cands[e.type].append((s, int(e.key in gk)))
+                for k in keys(e.type):
+                    cands[k].append((s, int(e.key in gk)))
     thresholds, report = {}, {}
     for t in sorted(set(cands) | set(n_gold)):
         cs = sorted(cands.get(t, []), key=lambda x: -x[0])
@@ -143,7 +152,7 @@ def _run(args) -> int:
     result: dict = {"selector": str(sel.onnx_path), "candidates": n_cands, "scoring_s": round(score_s, 1),
                     "ms_per_candidate": round(1000 * score_s / max(1, n_cands), 2)}
     if args.tune:
-        thresholds, report = tune_thresholds(items, args.min_gain)
+        thresholds, report = tune_thresholds(items, args.min_gain, [c for c, _ in rows])
         thresholds["*"] = 0.0
         Path(args.tune).write_text(json.dumps({"thresholds": thresholds, "per_type": report,
                                                "tuned_on": [f"{c}/{s}" for c, s in rows]}, indent=1) + "\n",
@@ -157,7 +166,7 @@ def _run(args) -> int:
     per = []
     for (corpus, split), (gold, pred, scores) in zip(rows, items):
         without = micro(gold, pred)
-        with_ = micro(gold, filtered(pred, scores, thresholds))
+        with_ = micro(gold, filtered(pred, scores, thresholds, corpus))
         per.append({"corpus": corpus, "split": split, "documents": len(gold), "without": without,
                     "with": with_, "delta_f1": round(with_["f1"] - without["f1"], 2)})
     result["corpora"] = per

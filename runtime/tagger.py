@@ -53,6 +53,12 @@ class TagOptions:
     dictionary_mode: str = "score"          # "score" (selector decides) or "force"
 
 
+def threshold_for(thresholds: dict, typ: str, task: str | None = None, default: float = 0.5) -> float:
+    if task and f"{task}/{typ}" in thresholds:
+        return thresholds[f"{task}/{typ}"]
+    return thresholds.get(typ, thresholds.get("*", default))
+
+
 class Tagger:
     def __init__(self, llm_path: str | os.PathLike, fmt: str = FORMAT_S,
                  profiles: dict[str, list[str]] | None = None, threads: int | None = None,
@@ -153,16 +159,18 @@ class Tagger:
             scores = self.selector.score(text, cands)
             cands = [e.with_(score=round(float(s), 4), meta={**e.meta, "llm_score": e.score})
                      for e, s in zip(cands, scores)]
-            cands = [e for e in cands if e.score >= self._threshold(e.type, opts)]
+            cands = [e for e in cands if e.score >= self._threshold(e.type, opts, e.meta.get("task"))]
         elif opts.threshold is not None:
             cands = [e for e in cands if e.score is None or e.score >= opts.threshold]
         keys = {e.key for e in forced}
         return forced + [e for e in cands if e.key not in keys]
 
-    def _threshold(self, typ: str, opts: TagOptions) -> float:
+    def _threshold(self, typ: str, opts: TagOptions, task: str | None = None) -> float:
+        """--threshold, else the threshold of (the instruction that produced the candidate, its
+        type), else of its type, else the default ("*")."""
         if opts.threshold is not None:
             return opts.threshold
-        return self.thresholds.get(typ, self.thresholds.get("*", 0.5))
+        return threshold_for(self.thresholds, typ, task)
 
     def iter_segments(self, text: str, lang: str | None = None, opts: TagOptions | None = None
                       ) -> Iterator[tuple[Seg, list[Entity]]]:

@@ -104,3 +104,18 @@ def test_quant_report_verdict_and_card_section(tmp_path):
     text = card.read_text(encoding="utf-8")
     assert text.count(CARD_BEGIN) == 1 and text.startswith("# card")
     assert "| q4_k_m | 1.0 | 0.1 | 78.00 | 70.00 | +2.00 |" in text
+
+
+def test_per_task_thresholds_override_the_pooled_type():
+    from biotag.runtime.tagger import threshold_for
+
+    # corpus A: a low-scoring false positive to drop; corpus B: the same type, all correct, low scores
+    gold_a, pred_a = [doc([ASTHMA, RASH])], [doc([ASTHMA, RASH, PATIENT])]
+    gold_b, pred_b = [doc([ASTHMA, RASH], "b")], [doc([ASTHMA, RASH], "b")]
+    items = [(gold_a, pred_a, [[0.9, 0.8, 0.3]]), (gold_b, pred_b, [[0.35, 0.2]])]
+    thr, rep = tune_thresholds(items, tasks=["A", "B"])
+    assert thr["B/Disease"] == 0.0 and 0.3 < thr["A/Disease"] <= 0.8
+    assert micro(gold_b, filtered(pred_b, [[0.35, 0.2]], thr, "B"))["f1"] == 100.0
+    assert micro(gold_a, filtered(pred_a, [[0.9, 0.8, 0.3]], thr, "A"))["f1"] == 100.0
+    assert threshold_for(thr, "Disease", "C") == thr["Disease"]        # an unseen instruction: pooled
+    assert threshold_for({"*": 0.1}, "Gene", "A") == 0.1
