@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import importlib.metadata
 import subprocess
 import sys
 import textwrap
@@ -193,9 +194,10 @@ def build_wheel(tmp: Path) -> Path:
     src = copy_sources(tmp)
     dist = tmp / "dist"
     try:
-        import build  # noqa: F401
+        # the installed distribution, not a stray ./build folder (a namespace package) in the cwd
+        importlib.metadata.version("build")
         cmd = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(src)]
-    except ImportError:
+    except importlib.metadata.PackageNotFoundError:
         cmd = [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
                "--no-index", "-q", "-w", str(dist)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, env=clean_env(), timeout=300)
