@@ -12,7 +12,7 @@ import shiboken6
 
 from PySide6.QtCore import QByteArray, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QFrame, QHBoxLayout,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout,
                                QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
                                QProgressBar, QPushButton, QSlider, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
@@ -142,6 +142,11 @@ class MainWindow(QMainWindow):
         self.slider_label = QLabel()
         self.slider_label.setMinimumWidth(64)
         self._update_slider_label()
+        self.model_thr_box = QCheckBox("Model thresholds")
+        self.model_thr_box.setChecked(DocumentModel.model_thresholds)
+        self.model_thr_box.setToolTip("Also hide candidates below the model's own tuned threshold for their "
+                                      "type and instruction (untick to see every candidate the LLM proposed)")
+        self.model_thr_box.toggled.connect(self.set_model_thresholds)
         # status bar
         self.model_label = QLabel("No model")
         self.progress = QProgressBar()
@@ -305,6 +310,7 @@ class MainWindow(QMainWindow):
         tb.addWidget(QLabel(" Min score "))
         tb.addWidget(self.slider)
         tb.addWidget(self.slider_label)
+        tb.addWidget(self.model_thr_box)
         tb.addSeparator()
         for n in ("accept", "reject", "change_type", "add", "delete"):
             tb.addAction(self.actions_by_name[n])
@@ -818,6 +824,12 @@ class MainWindow(QMainWindow):
             self.slider.blockSignals(False)
         self.settings.threshold = self.threshold
         self._update_slider_label()
+        self.refresh()
+
+    def set_model_thresholds(self, on: bool):
+        DocumentModel.model_thresholds = bool(on)
+        if self.model_thr_box.isChecked() != bool(on):
+            self.model_thr_box.setChecked(bool(on))
         self.refresh()
 
     def _update_slider_label(self):

@@ -90,8 +90,11 @@ class DocumentModel(QObject):
             self._words = segment_words(self.text)
         return self._words
 
-    @staticmethod
-    def passes(e: Entity, threshold: float = 0.0, hidden_types: Iterable[str] = (),
+    # apply each model candidate's own tuned threshold (meta "threshold", set by the Tagger from the
+    # bundle's per-instruction thresholds) on top of the slider; the main window toggles it
+    model_thresholds: bool = True
+
+    def passes(self, e: Entity, threshold: float = 0.0, hidden_types: Iterable[str] = (),
                show_rejected: bool = False) -> bool:
         """Whether an entity is shown/exported under a score threshold and type filter. Entities
         the user accepted, edited or added are kept whatever their score."""
@@ -102,6 +105,8 @@ class DocumentModel(QObject):
             return show_rejected
         if rv in ("accepted", "edited", "added"):
             return True
+        if self.model_thresholds and e.score is not None:
+            threshold = max(threshold, float((e.meta or {}).get("threshold") or 0.0))
         return e.score is None or e.score >= threshold - 1e-9
 
     def visible(self, threshold: float = 0.0, hidden_types: Iterable[str] = (),

@@ -157,7 +157,11 @@ class Tagger:
                     cands.append(e)
         if self.selector is not None and opts.use_selector and cands:
             scores = self.selector.score(text, cands)
-            cands = [e.with_(score=round(float(s), 4), meta={**e.meta, "llm_score": e.score})
+            # meta "threshold": the bundle's own threshold for this candidate (what a GUI applies
+            # by default when it keeps every candidate to filter later)
+            cands = [e.with_(score=round(float(s), 4),
+                             meta={**e.meta, "llm_score": e.score,
+                                   "threshold": threshold_for(self.thresholds, e.type, e.meta.get("task"))})
                      for e, s in zip(cands, scores)]
             cands = [e for e in cands if e.score >= self._threshold(e.type, opts, e.meta.get("task"))]
         elif opts.threshold is not None:

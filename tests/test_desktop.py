@@ -578,3 +578,20 @@ def test_real_window_under_xvfb(tiny_bundle, tmp_path):
     colours = {img.pixel(x, y) for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
     assert len(colours) > 20          # a drawn window (text, table, bars), not a blank frame
     assert not list(tmp_path.glob("config/**/*.conf"))   # settings went to the INI given, nowhere else
+
+
+def test_model_thresholds_toggle():
+    from biotag.runtime.document import Entity
+
+    text = "aspirin and rash"
+    m = DocumentModel(Document("t", text, [Entity(0, 7, "Chemical", "aspirin", 0.6, "model", {"threshold": 0.7}),
+                                          Entity(12, 16, "Disease", "rash", 0.6, "model", {"threshold": 0.2})]))
+    try:
+        DocumentModel.model_thresholds = True
+        assert [e.text for _, e in m.visible(0.0)] == ["rash"]          # aspirin is below its own threshold
+        assert [e.text for _, e in m.visible(0.65)] == []               # the slider raises the bar for all
+        DocumentModel.model_thresholds = False
+        assert [e.text for _, e in m.visible(0.0)] == ["aspirin", "rash"]
+        assert [e.text for e in m.to_document(0.0).entities] == ["aspirin", "rash"]
+    finally:
+        DocumentModel.model_thresholds = True
