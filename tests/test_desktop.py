@@ -135,7 +135,8 @@ def test_paste_tag_table_slider(window, qtbot):
 
 def test_long_text_streams_and_stays_responsive(window, qtbot):
     w = window
-    text = " ".join(f"Patient {k} had fever." for k in range(60))
+    n = 400                                         # long enough to outlast a second of tagging on a free CPU
+    text = " ".join(f"Patient {k} had fever." for k in range(n))
     w.new_document(text)
     ticks: list[float] = []
     timer = QTimer()
@@ -154,6 +155,9 @@ def test_long_text_streams_and_stays_responsive(window, qtbot):
     assert 0 < w.progress.value() < 1000
     qtbot.waitUntil(lambda: len(w.view.entity_ids()) > 0 and w.table.model.rowCount() > 0,
                     timeout=5000)                 # partial results are drawn
+    if time.monotonic() - t0 < 1.0:               # watch the loop for at least a second of tagging
+        qtbot.wait(int(1000 * (1.0 - (time.monotonic() - t0))) + 1)
+    assert job in w.jobs
     elapsed = time.monotonic() - t0
     during = [t for t in ticks if t >= t0]
     gaps = [b - a for a, b in zip(during, during[1:])]
@@ -162,12 +166,14 @@ def test_long_text_streams_and_stays_responsive(window, qtbot):
     # the GUI thread would leave no tick at all for the whole job. (Bounds loose enough for a
     # machine that starves this whole process, as a busy CI runner can: seen 3 s gaps in a 90 s job.)
     # (a fast machine can get the first segments in 0.2 s: expect ticks in proportion to the time)
-    assert len(during) >= max(3, min(10, 0.3 * elapsed * base_rate)), (len(during), elapsed, base_rate)
+    # (the tiny test model is pure-Python heavy, so the tagging thread competes for the GIL: the
+    # GUI ticks less often than when idle, but it ticks)
+    assert len(during) >= max(3, min(10, 0.1 * elapsed * base_rate)), (len(during), elapsed, base_rate)
     assert max(gaps) < max(2.0, 10 * max(base, default=0.02), elapsed / 4), (max(gaps), elapsed)
     with qtbot.waitSignal(w.service.tagFinished, timeout=TAG_TIMEOUT) as blocker:
         w.actions_by_name["cancel"].trigger()
     assert blocker.args[1] == "cancelled"
-    assert m.partial and 3 <= len(m.segments) < 60
+    assert m.partial and 3 <= len(m.segments) < n
     assert m.to_document().meta.get("partial") is True
     assert not w.service.busy and not w.progress.isVisible()
 
