@@ -80,7 +80,7 @@ def eval_fp32(args, fmt: str) -> dict:
 
 def eval_selector_pair(args) -> dict:
     from biotag.runtime.selector import Selector
-    from biotag.runtime.selector_eval import filtered, gold_docs, load_pred_file, micro
+    from biotag.runtime.selector_eval import filtered, load_pred_files, micro
     from biotag.runtime.tagger import threshold_for
 
     d = Path(args.selector)
@@ -88,10 +88,7 @@ def eval_selector_pair(args) -> dict:
     thr = dict(cfg.get("thresholds", {}))
     thr["*"] = cfg.get("default", 0.0)
     files = {"fp32": d / "selector.fp32.onnx", "int8": d / cfg["file"]}
-    items = []
-    for p in args.pred:
-        corpus, split, pred = load_pred_file(Path(p))
-        items.append((corpus, gold_docs(corpus, split, [x.id for x in pred], args.data_dir), pred))
+    items = [(c, g, p) for c, _, g, p in load_pred_files(args.pred, args.data_dir)]
     out: dict = {"thresholds": thr, "variants": {}}
     scores_by = {}
     for name, f in files.items():

@@ -77,12 +77,20 @@ def filtered(docs: list[Document], scores: list[list[float]], thresholds: dict[s
 
 
 def micro(gold: list[Document], pred: list[Document]) -> dict:
-    tp = n_pred = n_gold = 0
-    for g, p in zip(gold, pred):
-        gk = {e.key for e in g.entities}
-        pk = {e.key for e in p.entities}
-        tp, n_pred, n_gold = tp + len(gk & pk), n_pred + len(pk), n_gold + len(gk)
-    return prf(tp, n_pred, n_gold)
+    """Strict micro P/R/F1 (percent, to 2 decimals) with counts, as ``biotag eval`` computes it."""
+    from .evaluate import evaluate
+
+    m = evaluate(gold, pred)["micro"]
+    return {**m, **{k: round(m[k], 2) for k in ("precision", "recall", "f1")}}
+
+
+def load_pred_files(paths, data_dir=None) -> list[tuple[str, str, list[Document], list[Document]]]:
+    """(corpus, split, gold, pred) for each ``CORPUS.SPLIT.jsonl`` prediction file."""
+    out = []
+    for path in paths:
+        corpus, split, pred = load_pred_file(Path(path))
+        out.append((corpus, split, gold_docs(corpus, split, [d.id for d in pred], data_dir), pred))
+    return out
 
 
 def tune_thresholds(items: list[tuple[list[Document], list[Document], list[list[float]]]],
@@ -141,9 +149,7 @@ def _run(args) -> int:
     items, rows = [], []
     t0 = time.time()
     n_cands = 0
-    for path in args.pred:
-        corpus, split, pred = load_pred_file(Path(path))
-        gold = gold_docs(corpus, split, [d.id for d in pred], args.data_dir)
+    for corpus, split, gold, pred in load_pred_files(args.pred, args.data_dir):
         scores = score_candidates(sel, pred)
         n_cands += sum(len(s) for s in scores)
         items.append((gold, pred, scores))

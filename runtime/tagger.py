@@ -54,6 +54,8 @@ class TagOptions:
 
 
 def threshold_for(thresholds: dict, typ: str, task: str | None = None, default: float = 0.5) -> float:
+    """The threshold of (the instruction that produced a candidate, its type), else of its type,
+    else the default ("*")."""
     if task and f"{task}/{typ}" in thresholds:
         return thresholds[f"{task}/{typ}"]
     return thresholds.get(typ, thresholds.get("*", default))
@@ -163,18 +165,12 @@ class Tagger:
                              meta={**e.meta, "llm_score": e.score,
                                    "threshold": threshold_for(self.thresholds, e.type, e.meta.get("task"))})
                      for e, s in zip(cands, scores)]
-            cands = [e for e in cands if e.score >= self._threshold(e.type, opts, e.meta.get("task"))]
+            cands = [e for e in cands if e.score >= (opts.threshold if opts.threshold is not None
+                                                     else e.meta["threshold"])]
         elif opts.threshold is not None:
             cands = [e for e in cands if e.score is None or e.score >= opts.threshold]
         keys = {e.key for e in forced}
         return forced + [e for e in cands if e.key not in keys]
-
-    def _threshold(self, typ: str, opts: TagOptions, task: str | None = None) -> float:
-        """--threshold, else the threshold of (the instruction that produced the candidate, its
-        type), else of its type, else the default ("*")."""
-        if opts.threshold is not None:
-            return opts.threshold
-        return threshold_for(self.thresholds, typ, task)
 
     def iter_segments(self, text: str, lang: str | None = None, opts: TagOptions | None = None
                       ) -> Iterator[tuple[Seg, list[Entity]]]:
