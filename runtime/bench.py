@@ -3,6 +3,8 @@
 (a) unconstrained token-by-token generation of the same outputs (one llama_decode per token, full
     vocabulary argmax), (b) copy-constrained token by token, (c) copy-speculative (the product's
     decoder), (d) the limit: one batched prompt-processing pass over the same number of tokens.
+(b) and (c) score markers with the same head (runtime/head.py on the CPU); (b') is (b) on
+llama.cpp's full-vocabulary logits, the usual way to constrain a llama.cpp model.
 Also: a 500-word synthetic clinical note tagged end to end (total and first-segment latency).
 """
 from __future__ import annotations
@@ -95,10 +97,17 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
     items = [(s, Task.for_corpus("bc5cdr", fmt)) for s in SENTENCES_EN] + \
             [(s, Task.for_corpus("cmeee", fmt)) for s in SENTENCES_ZH]
     be = LlamaBackend(llm)
-    res = {}
-    # (c) copy-speculative, recording the sequences for (a) and (d)
+    full = LlamaBackend(llm, use_head=False)   # llama.cpp's full-vocabulary logits
+    res = {"head": "biotag (final hidden states x the rows needed)" if be.head is not None
+           else "llama.cpp logits"}
+    # (c) copy-speculative, recording the sequences for (a) and (d); (b) token by token with the
+    # same head, and (b') token by token on llama.cpp's full logits (the usual way to constrain)
     seqs = []
-    for name, spec, one in (("c_speculative", True, False), ("b_constrained", False, True)):
+    modes = [("c_speculative", True, False, be), ("b_constrained", False, True, be)]
+    if be.head is not None:
+        modes.append(("b_constrained_full_logits", False, True, full))
+    for name, spec, one, backend in modes:
+        be = backend
         rec = Recorder(be)
         dec = ConstrainedDecoder(rec, table, speculative=spec, one_token_per_call=one)
         t0 = time.perf_counter()
@@ -117,6 +126,7 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
         res[name] = {"seconds": dt, "sentences_per_s": len(items) * repeat / dt, "tokens": n_tok,
                      "tokens_per_s": n_tok / dt, "calls": dec.stats.calls}
     # (a) unconstrained: prompt in one batch, then one decode per output token, full-vocab argmax
+    be = full
     t0 = time.perf_counter()
     calls = n_tok = 0
     for _ in range(repeat):
@@ -145,6 +155,9 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
                       "tokens_per_s": n_tok / dt, "calls": len(seqs) * repeat}
     res["ratio_speculative_vs_constrained"] = res["c_speculative"]["sentences_per_s"] / res["b_constrained"]["sentences_per_s"]
     res["ratio_speculative_vs_limit"] = res["c_speculative"]["sentences_per_s"] / res["d_limit"]["sentences_per_s"]
+    if "b_constrained_full_logits" in res:
+        res["ratio_speculative_vs_constrained_full_logits"] = (
+            res["c_speculative"]["sentences_per_s"] / res["b_constrained_full_logits"]["sentences_per_s"])
     res["ratio_speculative_vs_unconstrained"] = res["c_speculative"]["sentences_per_s"] / res["a_unconstrained"]["sentences_per_s"]
     res["sentences"] = len(items)
     return res
@@ -180,13 +193,18 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps(res, indent=1))
         return 0
-    print(f"bundle {res['bundle']}, {res['sentences']} sentences x {args.repeat}")
-    print(f"{'mode':18} {'sent/s':>8} {'tok/s':>8} {'calls':>7} {'seconds':>8}")
-    for k in ("a_unconstrained", "b_constrained", "c_speculative", "d_limit"):
+    print(f"bundle {res['bundle']}, {res['sentences']} sentences x {args.repeat}; marker scores from {res['head']}")
+    print(f"{'mode':26} {'sent/s':>8} {'tok/s':>8} {'calls':>7} {'seconds':>8}")
+    for k in ("a_unconstrained", "b_constrained_full_logits", "b_constrained", "c_speculative", "d_limit"):
+        if k not in res:
+            continue
         r = res[k]
-        print(f"{k:18} {r['sentences_per_s']:8.2f} {r['tokens_per_s']:8.1f} {r['calls']:7d} {r['seconds']:8.2f}")
+        print(f"{k:26} {r['sentences_per_s']:8.2f} {r['tokens_per_s']:8.1f} {r['calls']:7d} {r['seconds']:8.2f}")
     print(f"c/b = {res['ratio_speculative_vs_constrained']:.2f}x   c/d = {res['ratio_speculative_vs_limit']:.2f}   "
           f"c/a = {res['ratio_speculative_vs_unconstrained']:.2f}x")
+    if "ratio_speculative_vs_constrained_full_logits" in res:
+        print(f"c/b' (token by token on llama.cpp's full logits) = "
+              f"{res['ratio_speculative_vs_constrained_full_logits']:.2f}x")
     n = res["note_500_words"]
     print(f"500-word note: {n['total_s']:.2f} s total, first segment {n['first_segment_s']:.2f} s, "
           f"{n['segments']} segments, {n['entities']} entities; peak RSS {res['peak_rss_mb']:.0f} MB")

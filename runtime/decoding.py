@@ -120,6 +120,7 @@ class ConstrainedDecoder:
         while st.i < n:
             first, marks = self._cands(st, words, types, fmt)
             choice = self._choose(scores)  # ties prefer the copy (index 0)
+            lead: list[int] = []
             if choice > 0:
                 tok, kind, t = marks[choice - 1]
                 self.stats.markers += 1
@@ -134,9 +135,11 @@ class ConstrainedDecoder:
                     st.stack.append((t, st.i, p))
                     st.just_opened = True
                 f2, m2 = self._cands(st, words, types, fmt)
-                scores = self._feed([tok], {0: self._ids(f2, m2)})[0]
-                continue
-            if not self.speculative:
+                if not self.speculative:
+                    scores = self._feed([tok], {0: self._ids(f2, m2)})[0]
+                    continue
+                lead = [tok]
+            elif not self.speculative:
                 toks = list(self.table.word_ids(words[st.i]))
                 st.i += 1
                 st.just_opened = False
@@ -145,20 +148,24 @@ class ConstrainedDecoder:
                 f2, m2 = self._cands(st, words, types, fmt)
                 scores = self._feed(toks, {len(toks) - 1: self._ids(f2, m2)})[len(toks) - 1]
                 continue
-            # copy-speculative: draft the rest of the copy in one call, accept up to the first
-            # boundary where the model prefers a marker
-            draft: list[int] = []
-            queries: dict[int, list[int]] = {}
+            # copy-speculative: the marker just chosen (if any), then the rest of the copy, in one
+            # call; accept up to the first decision point where the model prefers a marker
+            draft: list[int] = list(lead)
+            queries: dict[int, list[int]] = {0: self._ids(f2, m2)} if lead else {}
             ends: list[tuple[int, int]] = []   # (word index j, draft position of its last token)
             probe = _State(st.i, st.stack, False)
             for j in range(st.i, n):
                 draft.extend(self.table.word_ids(words[j]))
                 if j + 1 < n:
                     probe.i = j + 1
-                    f2, m2 = self._cands(probe, words, types, fmt)
-                    queries[len(draft) - 1] = self._ids(f2, m2)
+                    f3, m3 = self._cands(probe, words, types, fmt)
+                    queries[len(draft) - 1] = self._ids(f3, m3)
                     ends.append((j, len(draft) - 1))
             res = self._feed(draft, queries)
+            if lead and self._choose(res[0]) > 0:   # another marker right after this one
+                self.backend.rollback(len(draft) - 1)
+                scores = res[0]
+                continue
             accepted_to = n - 1
             for j, pos in ends:
                 if self._choose(res[pos]) > 0:

@@ -7,8 +7,10 @@ the model parameters, which works with any build of llama-cpp-python.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -39,16 +41,31 @@ def _no_extra_bufts():
             llama_mod.llama_cpp.llama_model_default_params = orig
 
 
-def gguf_data_end(path: str | os.PathLike) -> int:
-    """Byte offset where the last tensor's data ends, read from the GGUF header alone (a streaming
-    parse of the metadata and tensor table; ~100x faster than ``gguf.GGUFReader`` on a 262k-token
-    vocabulary). Raises ValueError on a malformed header."""
+@dataclass
+class GGUFHeader:
+    data_start: int                                  # byte offset of the tensor data section
+    tensors: dict[str, tuple[tuple[int, ...], int, int]]   # name -> (dims, ggml type, offset in data)
+    meta: dict[str, object]                          # scalar and string metadata (arrays skipped)
+
+    def data_end(self) -> int:
+        from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+        end = 0
+        for dims, ttype, offset in self.tensors.values():
+            block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
+            end = max(end, offset + math.prod(dims) // block * type_size)
+        return self.data_start + end
+
+
+def read_gguf_header(path: str | os.PathLike) -> GGUFHeader:
+    """The GGUF header alone, by a streaming parse of the metadata and tensor table (~100x faster
+    than ``gguf.GGUFReader`` on a 262k-token vocabulary, and without its per-token objects).
+    Raises ValueError on a malformed header."""
     import mmap
     import struct
 
-    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
-
-    scalar = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}   # GGUFValueType sizes
+    scalar = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
+              12: "<d"}   # GGUFValueType -> struct format
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         size = len(m)
 
@@ -56,31 +73,30 @@ def gguf_data_end(path: str | os.PathLike) -> int:
             if n < 0 or pos + n > size:
                 raise ValueError("header runs past the end of the file")
 
-        def u32(pos):
-            need(pos, 4)
-            return struct.unpack_from("<I", m, pos)[0], pos + 4
-
-        def u64(pos):
-            need(pos, 8)
-            return struct.unpack_from("<Q", m, pos)[0], pos + 8
+        def unpack(fmt, pos):
+            n = struct.calcsize(fmt)
+            need(pos, n)
+            return struct.unpack_from(fmt, m, pos)[0], pos + n
 
         def string(pos):
-            n, pos = u64(pos)
+            n, pos = unpack("<Q", pos)
             need(pos, n)
             return m[pos:pos + n], pos + n
 
         def skip_value(vtype, pos):
             if vtype in scalar:
-                need(pos, scalar[vtype])
-                return pos + scalar[vtype]
+                n = struct.calcsize(scalar[vtype])
+                need(pos, n)
+                return pos + n
             if vtype == 8:                                   # string
                 return string(pos)[1]
             if vtype == 9:                                   # array
-                etype, pos = u32(pos)
-                count, pos = u64(pos)
+                etype, pos = unpack("<I", pos)
+                count, pos = unpack("<Q", pos)
                 if etype in scalar:
-                    need(pos, count * scalar[etype])
-                    return pos + count * scalar[etype]
+                    n = count * struct.calcsize(scalar[etype])
+                    need(pos, n)
+                    return pos + n
                 for _ in range(count):
                     pos = skip_value(etype, pos)
                 return pos
@@ -88,35 +104,48 @@ def gguf_data_end(path: str | os.PathLike) -> int:
 
         if m[:4] != b"GGUF":
             raise ValueError("not a GGUF file")
-        version, pos = u32(4)
+        version, pos = unpack("<I", 4)
         if version not in (2, 3):
             raise ValueError(f"unsupported GGUF version {version}")
-        n_tensors, pos = u64(pos)
-        n_kv, pos = u64(pos)
-        alignment = 32
+        n_tensors, pos = unpack("<Q", pos)
+        n_kv, pos = unpack("<Q", pos)
+        meta: dict[str, object] = {}
         for _ in range(n_kv):
             key, pos = string(pos)
-            vtype, pos = u32(pos)
-            if key == b"general.alignment" and vtype == 4:
-                alignment, pos = u32(pos)
+            vtype, pos = unpack("<I", pos)
+            name = key.decode("utf-8", "replace")
+            if vtype in scalar:
+                meta[name], pos = unpack(scalar[vtype], pos)
+            elif vtype == 8:
+                raw, pos = string(pos)
+                meta[name] = raw.decode("utf-8", "replace")
             else:
                 pos = skip_value(vtype, pos)
-        end = 0
+        tensors = {}
         for _ in range(n_tensors):
-            _, pos = string(pos)
-            n_dims, pos = u32(pos)
+            name, pos = string(pos)
+            n_dims, pos = unpack("<I", pos)
             if n_dims > 8:
                 raise ValueError("tensor with more than 8 dimensions")
-            n_el = 1
+            dims = []
             for _ in range(n_dims):
-                d, pos = u64(pos)
-                n_el *= d
-            ttype, pos = u32(pos)
-            offset, pos = u64(pos)
-            block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
-            end = max(end, offset + n_el // block * type_size)
-        data_start = (pos + alignment - 1) // alignment * alignment
-        return data_start + end
+                d, pos = unpack("<Q", pos)
+                dims.append(d)
+            ttype, pos = unpack("<I", pos)
+            offset, pos = unpack("<Q", pos)
+            tensors[name.decode("utf-8", "replace")] = (tuple(dims), ttype, offset)
+        alignment = meta.get("general.alignment", 32)
+        if not isinstance(alignment, int) or alignment <= 0:
+            raise ValueError("bad general.alignment")
+        return GGUFHeader((pos + alignment - 1) // alignment * alignment, tensors, meta)
+
+
+def gguf_data_end(path: str | os.PathLike) -> int:
+    """Byte offset where the last tensor's data ends, read from the GGUF header alone."""
+    try:
+        return read_gguf_header(path).data_end()
+    except (KeyError, TypeError) as exc:  # unknown ggml type
+        raise ValueError(f"unknown tensor type ({exc})") from None
 
 
 def check_gguf_file(path: str | os.PathLike) -> Path:
@@ -140,9 +169,12 @@ def check_gguf_file(path: str | os.PathLike) -> Path:
 
 def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None = None,
                n_gpu_layers: int = 0, vocab_only: bool = False, n_batch: int = 512,
-               lora_path: str | os.PathLike | None = None):
+               lora_path: str | os.PathLike | None = None, head: str = "auto"):
     """Load a GGUF with llama-cpp-python, AMX-safe, quiet, after checking the file.
-    ``lora_path``: a llama.cpp LoRA GGUF (biotag.export.merge.write_lora_gguf) applied at scale 1."""
+    ``lora_path``: a llama.cpp LoRA GGUF (biotag.export.merge.write_lora_gguf) applied at scale 1.
+    ``head``: "auto" computes the few logits the decoder needs on our side from the final hidden
+    states on the CPU (runtime/head.py; checked against llama.cpp's logits at load), "llama"
+    always uses llama.cpp's full-vocabulary logits (the GPU path)."""
     import llama_cpp
 
     p = check_gguf_file(path)
@@ -153,9 +185,69 @@ def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None
         kwargs["lora_path"] = str(check_gguf_file(lora_path))
     with _no_extra_bufts():
         try:
-            return llama_cpp.Llama(str(p), **kwargs)
+            llm = llama_cpp.Llama(str(p), **kwargs)
         except Exception as exc:
             raise ModelError(f"{p}: llama.cpp could not load the model ({exc})") from None
+    llm._biotag_head = None
+    if head not in ("auto", "llama"):
+        raise ModelError(f"unknown head mode {head!r} (auto or llama)")
+    if head == "auto" and not vocab_only and n_gpu_layers == 0 and lora_path is None:
+        _install_head(llm, p)
+    return llm
+
+
+def _install_head(llm, path: Path) -> None:
+    """Give ``llm`` a context whose scheduler stops after the final norm when asked (HiddenCapture),
+    and keep the head only if its logits agree with llama.cpp's own on a probe sequence."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaContext
+
+    from .head import HiddenCapture, OutputHead
+
+    try:
+        head = OutputHead(path)
+        cap = HiddenCapture(head.n_embd)
+    except (ModelError, OSError, ValueError, KeyError):
+        return
+    params = llm.context_params
+    params.cb_eval = cap.callback
+    params.cb_eval_user_data = None
+    try:
+        ctx = LlamaContext(model=llm._model, params=params, verbose=False)
+    except ValueError:
+        return
+    llm._ctx.close()
+    llm._ctx = ctx
+    llm._biotag_capture = cap  # the callback must outlive the context
+    probe = llm.tokenize(b"Aspirin-induced asthma in 12 patients.", add_bos=True)
+    ids = [[int(probe[k + 1]), 0, 1, 2, 106, 107] for k in range(len(probe) - 1)]
+    mem = llama_cpp.llama_get_memory(ctx.ctx)
+    batch = llama_cpp.llama_batch_init(len(probe), 0, 1)
+    try:
+        got = []
+        for armed in (False, True):
+            llama_cpp.llama_memory_seq_rm(mem, 0, 0, -1)
+            batch.n_tokens = len(probe)
+            for k, t in enumerate(probe):
+                batch.token[k], batch.pos[k], batch.n_seq_id[k] = t, k, 1
+                batch.seq_id[k][0] = 0
+                batch.logits[k] = k < len(probe) - 1
+            cap.armed, cap.hidden = armed, None
+            if llama_cpp.llama_decode(ctx.ctx, batch) != 0:
+                return
+            if armed:
+                if cap.hidden is None or cap.hidden.shape[0] != len(ids):
+                    return
+                got.append(np.stack(head.logits(cap.hidden, ids)))
+            else:
+                full = np.ctypeslib.as_array(llama_cpp.llama_get_logits(ctx.ctx), shape=(len(ids), head.n_vocab))
+                got.append(np.stack([full[k, row] for k, row in enumerate(ids)]))
+        if np.abs(got[0] - got[1]).max() <= 1e-2 * max(1.0, float(np.abs(got[0]).max())):
+            llm._biotag_head = head
+    finally:
+        cap.armed = False
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_memory_seq_rm(mem, 0, 0, -1)
 
 
 def llama_tokenize_fn(llm):
@@ -176,12 +268,15 @@ class LlamaBackend:
     the KV cache of the longest common prefix with the previous sequence (prompt reuse), and
     rolls back rejected draft tokens with llama_memory_seq_rm."""
 
-    def __init__(self, llm):
+    def __init__(self, llm, use_head: bool = True):
         import llama_cpp
 
         self.ll = llama_cpp
         self.llm = llm
         self.ctx = llm._ctx.ctx
+        # runtime/head.py (the few logits the decoder asks for, on our side), or None: llama.cpp's logits
+        self.head = getattr(llm, "_biotag_head", None) if use_head else None
+        self.capture = getattr(llm, "_biotag_capture", None)
         self.n_vocab = llm.n_vocab()
         self.n_ctx = llm.n_ctx()
         self.n_batch = llm.n_batch
@@ -248,11 +343,25 @@ class LlamaBackend:
                 b.n_seq_id[k] = 1
                 b.seq_id[k][0] = 0
                 b.logits[k] = (pos + k) in want
-            rc = self.ll.llama_decode(self.ctx, b)
+            outs = [k for k in range(len(chunk)) if (pos + k) in want]
+            hidden = self.head is not None and bool(outs)
+            if hidden:
+                self.capture.armed, self.capture.hidden = True, None
+            try:
+                rc = self.ll.llama_decode(self.ctx, b)
+            finally:
+                if self.capture is not None:
+                    self.capture.armed = False
             if rc != 0:
                 raise ModelError(f"llama_decode failed ({rc})")
-            for k in range(len(chunk)):
-                if (pos + k) in want:
+            if hidden:
+                h = self.capture.hidden
+                if h is None or h.shape[0] != len(outs):
+                    raise ModelError("llama.cpp did not report the final hidden states")
+                for k, row in zip(outs, self.head.logits(h, [want[pos + k] for k in outs])):
+                    res[pos + k - start] = row
+            else:
+                for k in outs:
                     ptr = self.ll.llama_get_logits_ith(self.ctx, k)
                     row = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
                     res[pos + k - start] = row[want[pos + k]].astype(np.float32)

@@ -62,6 +62,8 @@ def threshold_for(thresholds: dict, typ: str, task: str | None = None, default: 
 
 
 class Tagger:
+    GROUP = 8   # segments tagged together, task by task (instruction KV reuse); the first goes alone
+
     def __init__(self, llm_path: str | os.PathLike, fmt: str = FORMAT_S,
                  profiles: dict[str, list[str]] | None = None, threads: int | None = None,
                  device: str = "cpu", selector=None, thresholds: dict[str, float] | None = None,
@@ -133,20 +135,38 @@ class Tagger:
 
     def tag_segment(self, text: str, seg: Seg, opts: TagOptions | None = None) -> list[Entity]:
         """Entities of one segment (model candidates, then dictionary, selector, filters)."""
-        opts = opts or TagOptions()
-        words = segment_words(text[seg.start:seg.end], offset=seg.start)
-        found: dict[tuple[int, int, str], Entity] = {}
-        for task in self.tasks_for(seg.lang, opts.types):
-            for win in windows(words, self.max_words):
-                ws = [w.text for w in win.words]
-                for sp, p in tag_words_scored(self.decoder, task, ws).items():
-                    if not (win.own_start <= sp.start < win.own_end):
-                        continue
-                    a, b = win.words[sp.start].start, win.words[sp.end - 1].end
-                    key = (a, b, sp.type)
-                    if key not in found or (found[key].score or 0) < p:
-                        found[key] = Entity(a, b, sp.type, text[a:b], round(p, 4), "model",
-                                            {"task": task.dataset})
+        return self._tag_group(text, [seg], opts or TagOptions())[0]
+
+    def _model_candidates(self, text: str, words, task: Task, found: dict) -> None:
+        for win in windows(words, self.max_words):
+            ws = [w.text for w in win.words]
+            for sp, p in tag_words_scored(self.decoder, task, ws).items():
+                if not (win.own_start <= sp.start < win.own_end):
+                    continue
+                a, b = win.words[sp.start].start, win.words[sp.end - 1].end
+                key = (a, b, sp.type)
+                if key not in found or (found[key].score or 0) < p:
+                    found[key] = Entity(a, b, sp.type, text[a:b], round(p, 4), "model",
+                                        {"task": task.dataset})
+
+    def _tag_group(self, text: str, segs: Sequence[Seg], opts: TagOptions) -> list[list[Entity]]:
+        """Entities of consecutive segments. Task by task over the whole group, so consecutive
+        passes share the instruction and llama.cpp reuses its KV cache for it."""
+        words = [segment_words(text[seg.start:seg.end], offset=seg.start) for seg in segs]
+        tasks = [self.tasks_for(seg.lang, opts.types) for seg in segs]
+        found: list[dict] = [{} for _ in segs]
+        order: list[str] = []
+        for ts in tasks:
+            order.extend(t.dataset for t in ts if t.dataset not in order)
+        for name in order:
+            for k, ts in enumerate(tasks):
+                for task in ts:
+                    if task.dataset == name:
+                        self._model_candidates(text, words[k], task, found[k])
+        return [self._select(text, words[k], found[k], opts) for k in range(len(segs))]
+
+    def _select(self, text: str, words, found: dict, opts: TagOptions) -> list[Entity]:
+        """Dictionary candidates, selector scores and thresholds on top of the model's candidates."""
         cands = list(found.values())
         forced: list[Entity] = []
         if opts.dictionary is not None:
@@ -175,8 +195,16 @@ class Tagger:
     def iter_segments(self, text: str, lang: str | None = None, opts: TagOptions | None = None
                       ) -> Iterator[tuple[Seg, list[Entity]]]:
         """Segments and their entities as they are tagged (for streaming UIs)."""
+        opts = opts or TagOptions()
+        group: list[Seg] = []
+        size = 1   # the first segment alone (first results fast), then groups of GROUP
         for seg in segment_text(text, lang):
-            yield seg, self.tag_segment(text, seg, opts)
+            group.append(seg)
+            if len(group) >= size:
+                yield from zip(group, self._tag_group(text, group, opts))
+                group, size = [], self.GROUP
+        if group:
+            yield from zip(group, self._tag_group(text, group, opts))
 
     def tag(self, text: str, lang: str | None = None, doc_id: str = "doc",
             opts: TagOptions | None = None) -> Document:
