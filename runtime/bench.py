@@ -103,6 +103,7 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
     # (c) copy-speculative, recording the sequences for (a) and (d); (b) token by token with the
     # same head, and (b') token by token on llama.cpp's full logits (the usual way to constrain)
     seqs = []
+    outputs: dict[str, list] = {}
     modes = [("c_speculative", True, False, be), ("b_constrained", False, True, be)]
     if be.head is not None:
         modes.append(("b_constrained_full_logits", False, True, full))
@@ -118,7 +119,8 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
                 for types, prefix in task.passes():
                     be.clear()  # no prefix reuse between sentences: measure the full cost
                     prompt = table.prompt_ids(task, words, types, prefix)
-                    dec.decode(prompt, words, list(types), fmt, types[0] if fmt != FORMAT_S else None)
+                    spans = dec.decode(prompt, words, list(types), fmt, types[0] if fmt != FORMAT_S else None)
+                    outputs.setdefault(name, []).append(spans)
                     n_tok += len(rec.seq)
                     if name == "c_speculative":
                         seqs.append((len(prompt), list(rec.seq)))
@@ -155,6 +157,8 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
                       "tokens_per_s": n_tok / dt, "calls": len(seqs) * repeat}
     res["ratio_speculative_vs_constrained"] = res["c_speculative"]["sentences_per_s"] / res["b_constrained"]["sentences_per_s"]
     res["ratio_speculative_vs_limit"] = res["c_speculative"]["sentences_per_s"] / res["d_limit"]["sentences_per_s"]
+    # the speculative decoder must reproduce token-by-token decoding exactly
+    res["identical_outputs"] = {k: outputs[k] == outputs["c_speculative"] for k in outputs if k != "c_speculative"}
     if "b_constrained_full_logits" in res:
         res["ratio_speculative_vs_constrained_full_logits"] = (
             res["c_speculative"]["sentences_per_s"] / res["b_constrained_full_logits"]["sentences_per_s"])
@@ -205,6 +209,7 @@ def _run(args) -> int:
     if "ratio_speculative_vs_constrained_full_logits" in res:
         print(f"c/b' (token by token on llama.cpp's full logits) = "
               f"{res['ratio_speculative_vs_constrained_full_logits']:.2f}x")
+    print("same spans as (c): " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in res["identical_outputs"].items()))
     n = res["note_500_words"]
     print(f"500-word note: {n['total_s']:.2f} s total, first segment {n['first_segment_s']:.2f} s, "
           f"{n['segments']} segments, {n['entities']} entities; peak RSS {res['peak_rss_mb']:.0f} MB")

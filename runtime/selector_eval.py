@@ -94,11 +94,14 @@ def load_pred_files(paths, data_dir=None) -> list[tuple[str, str, list[Document]
 
 
 def tune_thresholds(items: list[tuple[list[Document], list[Document], list[list[float]]]],
-                    min_gain: float = 0.0, tasks: list[str] | None = None) -> tuple[dict[str, float], dict]:
+                    min_gain: float = 0.0, tasks: list[str] | None = None,
+                    min_support: int = 0) -> tuple[dict[str, float], dict]:
     """The threshold maximising end-to-end F1, per type over all given corpora (key ``type``) and,
     when ``tasks`` names the corpus (instruction) of each item, per corpus and type (key
     ``corpus/type``, what the runtime uses for candidates of that instruction). ``items``: (gold,
-    pred, scores) per corpus. Threshold 0 (keep all) wins ties and any gain of at most ``min_gain``."""
+    pred, scores) per corpus. Threshold 0 (keep all) wins ties and any gain of at most ``min_gain``.
+    A key with fewer than ``min_support`` dev candidates is not tuned: a ``corpus/type`` key is left
+    out (the runtime falls back to the type's threshold), a ``type`` key keeps everything (0)."""
     cands: dict[str, list[tuple[float, int]]] = defaultdict(list)
     n_gold: dict[str, int] = defaultdict(int)
     for i, (gold, pred, scores) in enumerate(items):
@@ -117,6 +120,12 @@ def tune_thresholds(items: list[tuple[list[Document], list[Document], list[list[
         G = n_gold.get(t, 0)
         tp_all = sum(y for _, y in cs)
         base = prf(tp_all, len(cs), G)
+        if len(cs) < min_support:
+            report[t] = {"threshold": None if "/" in t else 0.0, "candidates": len(cs), "gold": G,
+                         "f1_without": base["f1"], "f1_with": base["f1"], "untuned": "too few candidates"}
+            if "/" not in t:
+                thresholds[t] = 0.0
+            continue
         best_f, best_t, tp = base["f1"], 0.0, 0
         for k, (s, y) in enumerate(cs):      # keep the k+1 highest-scoring candidates
             tp += y
@@ -130,6 +139,38 @@ def tune_thresholds(items: list[tuple[list[Document], list[Document], list[list[
         report[t] = {"threshold": thresholds[t], "candidates": len(cs), "gold": G,
                      "f1_without": base["f1"], "f1_with": prf(sum(y for _, y in kept), len(kept), G)["f1"]}
     return thresholds, report
+
+
+def cross_validate_rule(items, tasks: list[str], grid: list[tuple[int, float]], folds: int = 2,
+                        seed: int = 0) -> list[dict]:
+    """Choose the tuning rule (min_support, min_gain) on dev alone: split each corpus's dev documents
+    into ``folds`` parts, tune on the others, measure the F1 change on the held-out part.
+    Returns one row per rule: mean and worst held-out delta over corpora (averaged over folds)."""
+    import random
+
+    parts = []
+    for gold, pred, scores in items:
+        idx = list(range(len(gold)))
+        random.Random(seed).shuffle(idx)
+        parts.append([sorted(idx[f::folds]) for f in range(folds)])
+    rows = []
+    for min_support, min_gain in grid:
+        deltas = [[0.0] * folds for _ in items]
+        for f in range(folds):
+            train = []
+            for (gold, pred, scores), pp in zip(items, parts):
+                keep = [i for g in range(folds) if g != f for i in pp[g]]
+                train.append(([gold[i] for i in keep], [pred[i] for i in keep], [scores[i] for i in keep]))
+            thr, _ = tune_thresholds(train, min_gain, tasks, min_support)
+            for c, ((gold, pred, scores), pp) in enumerate(zip(items, parts)):
+                held = pp[f]
+                g, p, sc = [gold[i] for i in held], [pred[i] for i in held], [scores[i] for i in held]
+                deltas[c][f] = micro(g, filtered(p, sc, thr, tasks[c]))["f1"] - micro(g, p)["f1"]
+        per = [sum(d) / folds for d in deltas]
+        rows.append({"min_support": min_support, "min_gain": min_gain,
+                     "mean_delta_f1": round(sum(per) / len(per), 2), "worst_delta_f1": round(min(per), 2),
+                     "per_corpus": {t: round(d, 2) for t, d in zip(tasks, per)}})
+    return rows
 
 
 def load_selector(args):
@@ -157,8 +198,15 @@ def _run(args) -> int:
     score_s = time.time() - t0
     result: dict = {"selector": str(sel.onnx_path), "candidates": n_cands, "scoring_s": round(score_s, 1),
                     "ms_per_candidate": round(1000 * score_s / max(1, n_cands), 2)}
+    if args.cv_rule:
+        grid = [(int(a), float(b)) for a, b in (x.split(":") for x in args.cv_rule)]
+        result["cv"] = cross_validate_rule(items, [c for c, _ in rows], grid)
+        if not args.json:
+            print(f"{'min_support':>11} {'min_gain':>8} {'mean':>7} {'worst':>7}  (held-out dev halves)")
+            for r in result["cv"]:
+                print(f"{r['min_support']:11d} {r['min_gain']:8.2f} {r['mean_delta_f1']:+7.2f} {r['worst_delta_f1']:+7.2f}")
     if args.tune:
-        thresholds, report = tune_thresholds(items, args.min_gain, [c for c, _ in rows])
+        thresholds, report = tune_thresholds(items, args.min_gain, [c for c, _ in rows], args.min_support)
         thresholds["*"] = 0.0
         Path(args.tune).write_text(json.dumps({"thresholds": thresholds, "per_type": report,
                                                "tuned_on": [f"{c}/{s}" for c, s in rows]}, indent=1) + "\n",
@@ -204,6 +252,10 @@ def add_cli(sub) -> None:
     g.add_argument("--threshold", type=float, default=0.5, help="one threshold for every type (default 0.5)")
     p.add_argument("--min-gain", type=float, default=0.0,
                    help="with --tune: keep everything unless filtering gains more than this many F1 points")
+    p.add_argument("--cv-rule", nargs="+", metavar="SUPPORT:GAIN",
+                   help="2-fold cross-validate tuning rules (min_support:min_gain) on these predictions")
+    p.add_argument("--min-support", type=int, default=0,
+                   help="with --tune: do not tune a type (or instruction/type) with fewer dev candidates")
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")

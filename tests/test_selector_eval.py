@@ -60,6 +60,33 @@ def test_min_gain_keeps_all_for_small_gains():
     assert thr5["Disease"] == 0.0
 
 
+def test_min_support_leaves_thin_keys_untuned():
+    gold = [doc([ASPIRIN, IBU, ASTHMA, RASH])]
+    pred = [doc([ASPIRIN, ASTHMA, RASH, PATIENT])]
+    scores = [[0.9, 0.8, 0.7, 0.1]]
+    thr, rep = tune_thresholds([(gold, pred, scores)], tasks=["bc5cdr"])
+    assert thr["bc5cdr/Disease"] > 0.1 and thr["Disease"] > 0.1
+    # 3 Disease candidates < 4: the instruction key is left to the type, the type keeps all
+    thr4, rep4 = tune_thresholds([(gold, pred, scores)], tasks=["bc5cdr"], min_support=4)
+    assert "bc5cdr/Disease" not in thr4 and thr4["Disease"] == 0.0
+    assert rep4["bc5cdr/Disease"]["untuned"] and rep4["bc5cdr/Disease"]["candidates"] == 3
+    # pooled over two corpora the type has enough support and is tuned again
+    thr_p, _ = tune_thresholds([(gold, pred, scores)] * 2, tasks=["bc5cdr", "ncbi-disease"], min_support=4)
+    assert thr_p["Disease"] > 0.1 and "bc5cdr/Disease" not in thr_p
+
+
+def test_cross_validated_rule_rows():
+    from biotag.runtime.selector_eval import cross_validate_rule
+
+    gold = [doc([ASTHMA, RASH], did=f"d{i}") for i in range(8)]
+    pred = [doc([ASTHMA, RASH, PATIENT], did=f"d{i}") for i in range(8)]
+    scores = [[0.9, 0.8, 0.1]] * 8
+    rows = cross_validate_rule([(gold, pred, scores)], ["ncbi-disease"], [(0, 0.0), (100, 0.0)])
+    assert [r["min_support"] for r in rows] == [0, 100]
+    assert rows[0]["mean_delta_f1"] == pytest.approx(20.0, abs=0.01)   # 80 -> 100 on held-out halves
+    assert rows[1]["mean_delta_f1"] == 0.0                             # untuned: keeps everything
+
+
 def test_pred_file_name_and_content(tmp_path):
     p = tmp_path / "ncbi-disease.dev.jsonl"
     p.write_text(doc([ASTHMA]).to_jsonl_line() + "\n", encoding="utf-8")
