@@ -167,6 +167,27 @@ def check_gguf_file(path: str | os.PathLike) -> Path:
     return p
 
 
+_LOG_CB = None
+
+
+def _quiet_native_log() -> None:
+    """llama.cpp's own log lines (e.g. its KV-cache notes) never reach the user's terminal; set
+    BIOTAG_LLAMA_LOG=1 to see them. Failures still surface as ModelError messages."""
+    global _LOG_CB
+    if _LOG_CB is not None or os.environ.get("BIOTAG_LLAMA_LOG"):
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _drop(level, text, user_data):
+        return None
+
+    _LOG_CB = _drop
+    llama_cpp.llama_log_set(_LOG_CB, ctypes.c_void_p(0))
+
+
 def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None = None,
                n_gpu_layers: int = 0, vocab_only: bool = False, n_batch: int = 512,
                lora_path: str | os.PathLike | None = None, head: str = "auto"):
@@ -178,6 +199,7 @@ def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None
     import llama_cpp
 
     p = check_gguf_file(path)
+    _quiet_native_log()
     kwargs = dict(n_ctx=n_ctx, n_threads=n_threads or max(1, min(4, os.cpu_count() or 1)),
                   n_gpu_layers=n_gpu_layers, vocab_only=vocab_only, verbose=False, n_batch=n_batch,
                   n_ubatch=n_batch, logits_all=False)

@@ -209,6 +209,7 @@ def _run(args) -> int:
         thresholds, report = tune_thresholds(items, args.min_gain, [c for c, _ in rows], args.min_support)
         thresholds["*"] = 0.0
         Path(args.tune).write_text(json.dumps({"thresholds": thresholds, "per_type": report,
+                                               "rule": {"min_support": args.min_support, "min_gain": args.min_gain},
                                                "tuned_on": [f"{c}/{s}" for c, s in rows]}, indent=1) + "\n",
                                    encoding="utf-8")
         result["tuned"] = report
