@@ -38,8 +38,36 @@ def _e2e_table(title: str, int8: dict, fp32: dict | None) -> list[str]:
     return lines
 
 
+def _cv_table(cv: dict) -> list[str]:
+    lines = ["### How the tuning rule was chosen (dev only)", "",
+             "2-fold cross-validation on the dev predictions: tune on one half of each corpus's documents, "
+             "measure the F1 change on the other half, average the two folds. `min_support`: an "
+             "(instruction, type) with fewer dev candidates falls back to its type's threshold (a type with "
+             "fewer keeps everything); `min_gain`: filtering must gain more than this on dev. The shipped rule "
+             "is the one with the best worst-corpus delta among those with a mean of at least +1.0.", "",
+             "| min_support | min_gain | held-out mean delta F1 | worst corpus |", "|---|---|---|---|"]
+    for r in cv["cv"]:
+        lines.append(f"| {r['min_support']} | {r['min_gain']} | {r['mean_delta_f1']:+.2f} | {r['worst_delta_f1']:+.2f} |")
+    return lines + [""]
+
+
+def _ablation_e2e(rows: list[tuple[str, dict, dict]]) -> list[str]:
+    names = [r["corpus"] for r in rows[0][2]["corpora"]]
+    lines = ["### Contrastive vs BCE alone, end to end (the 300-step ablation runs)", "",
+             "Each run exported to int8 ONNX, thresholds tuned on the same dev predictions with the shipped "
+             "rule, then applied to the same test predictions.", "",
+             "| run | dev mean (tuned there) | test mean | test worst | " + " | ".join(names) + " |",
+             "|---|---|---|---|" + "---|" * len(names)]
+    for label, dev, test in rows:
+        per = {r["corpus"]: r["delta_f1"] for r in test["corpora"]}
+        lines.append(f"| {label} | {dev['mean_delta_f1']:+.2f} | {test['mean_delta_f1']:+.2f} | "
+                     f"{test['worst_delta_f1']:+.2f} | " + " | ".join(f"{per[n]:+.2f}" for n in names) + " |")
+    return lines + [""]
+
+
 def write(out_dir: Path, metrics: dict, thresholds: dict | None, test_int8: dict, test_fp32: dict | None,
-          dev_int8: dict | None = None, ablation: dict | None = None) -> Path:
+          dev_int8: dict | None = None, ablation: dict | None = None, cv: dict | None = None,
+          ablation_e2e: list | None = None, test_note: str = "") -> Path:
     cfg, dev = metrics["config"], metrics["dev"]
     lines = ["# Model card: biotag entity selector", "",
              "A span classifier that reads one candidate entity in its sentence and says whether it is a "
@@ -78,19 +106,30 @@ def write(out_dir: Path, metrics: dict, thresholds: dict | None, test_int8: dict
     if thresholds:
         lines += ["## Thresholds (end-to-end, tuned on the LLM's dev predictions)", "",
                   "Per type, the threshold that maximises the end-to-end F1 on dev (recall counts the gold "
-                  "entities the LLM missed too); 0 means filtering did not help on dev and every candidate is kept.", "",
+                  "entities the LLM missed too); 0 means filtering did not help on dev and every candidate is kept."
+                  + (f" Rule: min_support {thresholds['rule']['min_support']}, min_gain {thresholds['rule']['min_gain']}"
+                     " (untuned keys are listed with their candidate count and no threshold)."
+                     if thresholds.get("rule") else ""), "",
                   "| type | threshold | dev candidates | dev F1 without | dev F1 with |", "|---|---|---|---|---|"]
         for t, r in thresholds.get("per_type", {}).items():
-            lines.append(f"| {t} | {r['threshold']:.3f} | {r['candidates']} | {r['f1_without']:.2f} | {r['f1_with']:.2f} |")
+            thr = "untuned" if r["threshold"] is None else f"{r['threshold']:.3f}"
+            lines.append(f"| {t} | {thr} | {r['candidates']} | {r['f1_without']:.2f} | {r['f1_with']:.2f} |")
         lines.append("")
+        if cv:
+            lines += _cv_table(cv)
     lines += ["## End-to-end effect on the test sets", "",
               "The tagging LLM (Q4_K_M, shipped marker bias) tags seeded test samples (the same documents as the "
-              "tagger's model card); the selector then filters its candidates at the tuned thresholds.", ""]
+              "tagger's model card); the selector then filters its candidates at the tuned thresholds."
+              + (" " + test_note if test_note else ""), ""]
     lines += _e2e_table("Test", test_int8, test_fp32)
     if dev_int8:
         lines += _e2e_table("Dev (the thresholds were tuned here: optimistic)", dev_int8, None)
-    if ablation:
-        lines += ["## Contrastive term vs BCE alone", "", ablation.get("summary", ""), ""]
+    if ablation or ablation_e2e:
+        lines += ["## Contrastive term vs BCE alone", ""]
+        if ablation_e2e:
+            lines += _ablation_e2e(ablation_e2e)
+        if ablation:
+            lines += [ablation.get("summary", ""), ""]
     onnx = metrics.get("onnx", {})
     if onnx:
         lines += ["## ONNX", "",
@@ -112,9 +151,20 @@ def main(argv=None) -> int:
     p.add_argument("--test-fp32")
     p.add_argument("--dev-int8")
     p.add_argument("--ablation")
+    p.add_argument("--cv", help="'biotag eval-selector --cv-rule --json' output (how the tuning rule was chosen)")
+    p.add_argument("--ablation-e2e", nargs="+", metavar="LABEL=DEV.json,TEST.json",
+                   help="eval-selector --json outputs of ablation runs (dev tuned, test)")
+    p.add_argument("--test-note", default="", help="one sentence on the test samples")
     a = p.parse_args(argv)
+    e2e = None
+    if a.ablation_e2e:
+        e2e = []
+        for item in a.ablation_e2e:
+            label, files = item.split("=", 1)
+            dev, test = files.split(",")
+            e2e.append((label, _load(dev), _load(test)))
     out = write(a.out_dir, _load(a.metrics), _load(a.thresholds), _load(a.test_int8), _load(a.test_fp32),
-                _load(a.dev_int8), _load(a.ablation))
+                _load(a.dev_int8), _load(a.ablation), _load(a.cv), e2e, a.test_note)
     print(out)
     return 0
 

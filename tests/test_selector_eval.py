@@ -146,3 +146,16 @@ def test_per_task_thresholds_override_the_pooled_type():
     assert micro(gold_a, filtered(pred_a, [[0.9, 0.8, 0.3]], thr, "A"))["f1"] == 100.0
     assert threshold_for(thr, "Disease", "C") == thr["Disease"]        # an unseen instruction: pooled
     assert threshold_for({"*": 0.1}, "Gene", "A") == 0.1
+
+
+def test_card_sections_from_measured_json():
+    from biotag.models.selector_card import _ablation_e2e, _cv_table
+
+    cv = {"cv": [{"min_support": 0, "min_gain": 0.0, "mean_delta_f1": 1.29, "worst_delta_f1": -0.8},
+                 {"min_support": 100, "min_gain": 0.0, "mean_delta_f1": 1.07, "worst_delta_f1": -0.38}]}
+    text = "\n".join(_cv_table(cv))
+    assert "| 100 | 0.0 | +1.07 | -0.38 |" in text
+    test = {"mean_delta_f1": 0.5, "worst_delta_f1": -1.0,
+            "corpora": [{"corpus": "ncbi-disease", "delta_f1": -1.0}, {"corpus": "s800", "delta_f1": 2.0}]}
+    rows = "\n".join(_ablation_e2e([("BCE only", {"mean_delta_f1": 1.4}, test)]))
+    assert "| BCE only | +1.40 | +0.50 | -1.00 | -1.00 | +2.00 |" in rows
