@@ -117,3 +117,16 @@ def test_header_reader(models):
     head = OutputHead(models["q8_0"])
     assert (head.n_embd, head.n_vocab) == dims
     assert gguf_data_end(models["q8_0"]) == models["q8_0"].stat().st_size
+
+
+def test_head_refused_when_it_disagrees_with_llama(models, monkeypatch):
+    """The load-time probe compares the head with llama.cpp's logits: a wrong head is not used."""
+    real = OutputHead.logits
+
+    def off_by_one(self, hidden, ids):
+        return [row + 1.0 for row in real(self, hidden, ids)]
+
+    monkeypatch.setattr(OutputHead, "logits", off_by_one)
+    llm = load_llama(models["q8_0"], n_ctx=128, n_threads=1)
+    assert llm._biotag_head is None
+    assert LlamaBackend(llm).head is None
