@@ -196,6 +196,15 @@ def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path
                             weight_decay=cfg.get("weight_decay", 0.0))
     base_lrs = [g["lr"] for g in opt.param_groups]
     step, wall0 = 0, 0.0
+    if cfg.get("init_adapter") and not (resume and ckpt.exists()):
+        # warm start (a continuation run): LoRA + marker rows of a trained adapter folder
+        from safetensors.torch import load_file
+
+        src = resolve(cfg["init_adapter"]) / "adapter.safetensors"
+        if not src.is_file():
+            raise SystemExit(f"init_adapter: {src} not found")
+        model.load_trainable_state(load_file(str(src)))
+        log(f"initialised LoRA and marker rows from {src}")
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         if state.get("config_hash") != config_hash(cfg):
