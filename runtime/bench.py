@@ -91,7 +91,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
+def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1, draft_words: int | None = None) -> dict:
     from .llm import LlamaBackend
 
     items = [(s, Task.for_corpus("bc5cdr", fmt)) for s in SENTENCES_EN] + \
@@ -110,7 +110,8 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1) -> dict:
     for name, spec, one, backend in modes:
         be = backend
         rec = Recorder(be)
-        dec = ConstrainedDecoder(rec, table, speculative=spec, one_token_per_call=one)
+        dec = ConstrainedDecoder(rec, table, speculative=spec, one_token_per_call=one,
+                                 draft_words=draft_words if spec else None)
         t0 = time.perf_counter()
         n_tok = 0
         for _ in range(repeat):
@@ -189,7 +190,8 @@ def _run(args) -> int:
     from .tagger import Tagger
 
     tagger = Tagger.load(args.bundle, device=args.device, threads=args.threads)
-    res = run_bench(tagger.llm, tagger.table, tagger.fmt, args.repeat)
+    res = run_bench(tagger.llm, tagger.table, tagger.fmt, args.repeat, tagger.decoder.draft_words)
+    res["draft_words"] = tagger.decoder.draft_words
     res["note_500_words"] = bench_note(tagger)
     res["peak_rss_mb"] = _peak_rss_mb()
     res["bundle"] = f"{tagger.name} {tagger.version}"

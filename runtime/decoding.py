@@ -68,7 +68,8 @@ class ConstrainedDecoder:
     """Greedy copy-constrained decoding of one pass (one prompt) over ``words``."""
 
     def __init__(self, backend: Backend, table: TokenTable, speculative: bool = True,
-                 one_token_per_call: bool = False, marker_bias: float = 0.0):
+                 one_token_per_call: bool = False, marker_bias: float = 0.0,
+                 draft_words: int | None = None):
         self.backend = backend
         # added to every marker's logit before the greedy choice (a log-odds shift toward tagging,
         # tuned on dev sets; confidences are still computed from the unshifted logits)
@@ -76,6 +77,9 @@ class ConstrainedDecoder:
         self.table = table
         self.speculative = speculative
         self.one_token_per_call = one_token_per_call
+        # longest speculative draft in words (None: the rest of the input); a draft cut at a marker
+        # wastes its tail, a short draft costs more calls
+        self.draft_words = draft_words
         self.stats = DecodeStats()
         self.scores: dict[Span, float] = {}   # confidence of each span of the last decode
 
@@ -154,7 +158,8 @@ class ConstrainedDecoder:
             queries: dict[int, list[int]] = {0: self._ids(f2, m2)} if lead else {}
             ends: list[tuple[int, int]] = []   # (word index j, draft position of its last token)
             probe = _State(st.i, st.stack, False)
-            for j in range(st.i, n):
+            last = n if self.draft_words is None else min(n, st.i + self.draft_words)
+            for j in range(st.i, last):
                 draft.extend(self.table.word_ids(words[j]))
                 if j + 1 < n:
                     probe.i = j + 1
@@ -166,13 +171,16 @@ class ConstrainedDecoder:
                 self.backend.rollback(len(draft) - 1)
                 scores = res[0]
                 continue
-            accepted_to = n - 1
+            accepted_to = last - 1
             for j, pos in ends:
                 if self._choose(res[pos]) > 0:
                     accepted_to = j
                     scores = res[pos]
                     self.backend.rollback(len(draft) - 1 - pos)
                     break
+            else:
+                if last < n:   # the draft ended before the input: decide at its last word's end
+                    scores = res[ends[-1][1]]
             st.i = accepted_to + 1
             st.just_opened = False
         while st.stack:  # the end of the input closes everything still open (forced)

@@ -63,6 +63,9 @@ def threshold_for(thresholds: dict, typ: str, task: str | None = None, default: 
 
 class Tagger:
     GROUP = 8   # segments tagged together, task by task (instruction KV reuse); the first goes alone
+    # speculative drafts of at most 8 words: on the 500-word bench note 14.24 s vs 14.89 s unbounded
+    # (median of 3; fewer tokens thrown away when a marker cuts a draft, more calls)
+    DRAFT_WORDS = 8
 
     def __init__(self, llm_path: str | os.PathLike, fmt: str = FORMAT_S,
                  profiles: dict[str, list[str]] | None = None, threads: int | None = None,
@@ -85,7 +88,7 @@ class Tagger:
         self.llm = load_llama(llm_path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=-1 if use_gpu else 0)
         self.table = TokenTable(llama_tokenize_fn(self.llm), self.llm.token_bos())
         self.decoder = ConstrainedDecoder(LlamaBackend(self.llm), self.table, speculative=True,
-                                          marker_bias=marker_bias)
+                                          marker_bias=marker_bias, draft_words=self.DRAFT_WORDS)
         self.fmt = fmt
         self.profiles = profiles or DEFAULT_PROFILES
         self.selector = selector

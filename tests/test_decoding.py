@@ -54,16 +54,16 @@ words_st = st.lists(st.sampled_from(["the", "patient", "has", "fever", "è…¹", "ç
 
 
 @settings(max_examples=150, deadline=None)
-@given(words_st, st.sampled_from([FORMAT_S, FORMAT_P]), st.floats(0.05, 0.6))
-def test_speculative_equals_token_by_token(words, fmt, rate):
+@given(words_st, st.sampled_from([FORMAT_S, FORMAT_P]), st.floats(0.05, 0.6), st.sampled_from([1, 2, 3, 5]))
+def test_speculative_equals_token_by_token(words, fmt, rate, draft_words):
     task = Task("bc5cdr", ("Chemical", "Disease"), fmt)
     results, calls = [], []
-    for spec, one in ((False, True), (False, False), (True, False)):
+    for spec, one, cap in ((False, True, None), (False, False, None), (True, False, None), (True, False, draft_words)):
         be = HashBackend(rate)
-        dec = ConstrainedDecoder(be, TABLE, speculative=spec, one_token_per_call=one)
+        dec = ConstrainedDecoder(be, TABLE, speculative=spec, one_token_per_call=one, draft_words=cap)
         results.append(tag_words(dec, task, words))
         calls.append(be.calls)
-    assert results[0] == results[1] == results[2]
+    assert results[0] == results[1] == results[2] == results[3]
     assert calls[1] <= calls[0]
     # the spans are valid and the output string decodes back to them
     spans = results[0]
@@ -81,6 +81,9 @@ def test_speculative_uses_few_calls_on_a_long_copy():
     s2 = tag_words(ConstrainedDecoder(be2, TABLE, speculative=True), task, words)
     assert s1 == s2 == []
     assert be2.calls == 2 and be1.calls > 60
+    be3 = HashBackend(0.0)   # drafts of at most 16 words: 60 words in 4 drafts + the prompt
+    assert tag_words(ConstrainedDecoder(be3, TABLE, speculative=True, draft_words=16), task, words) == []
+    assert be3.calls == 5
 
 
 def test_markers_are_single_special_tokens_never_produced_by_text():
