@@ -108,8 +108,7 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1, draft_words: int
     if be.head is not None:
         modes.append(("b_constrained_full_logits", False, True, full))
     for name, spec, one, backend in modes:
-        be = backend
-        rec = Recorder(be)
+        rec = Recorder(backend)
         dec = ConstrainedDecoder(rec, table, speculative=spec, one_token_per_call=one,
                                  draft_words=draft_words if spec else None)
         t0 = time.perf_counter()
@@ -118,7 +117,7 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1, draft_words: int
             for s, task in items:
                 words = [w.text for w in segment_words(s)]
                 for types, prefix in task.passes():
-                    be.clear()  # no prefix reuse between sentences: measure the full cost
+                    backend.clear()  # no prefix reuse between sentences: measure the full cost
                     prompt = table.prompt_ids(task, words, types, prefix)
                     spans = dec.decode(prompt, words, list(types), fmt, types[0] if fmt != FORMAT_S else None)
                     outputs.setdefault(name, []).append(spans)
@@ -128,17 +127,16 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1, draft_words: int
         dt = time.perf_counter() - t0
         res[name] = {"seconds": dt, "sentences_per_s": len(items) * repeat / dt, "tokens": n_tok,
                      "tokens_per_s": n_tok / dt, "calls": dec.stats.calls}
-    # (a) unconstrained: prompt in one batch, then one decode per output token, full-vocab argmax
-    be = full
+    # (a) unconstrained and (d) the limit on llama.cpp's own logits (full vocabulary / last token only)
     t0 = time.perf_counter()
     calls = n_tok = 0
     for _ in range(repeat):
         for n_prompt, seq in seqs:
-            be.clear()
-            be.append(seq[:n_prompt], {n_prompt - 1: range(be.n_vocab)})
+            full.clear()
+            full.append(seq[:n_prompt], {n_prompt - 1: range(full.n_vocab)})
             calls += 1
             for t in seq[n_prompt:]:
-                row = be.append([t], {0: range(be.n_vocab)})[0]
+                row = full.append([t], {0: range(full.n_vocab)})[0]
                 int(np.argmax(row))
                 calls += 1
             n_tok += len(seq)
@@ -150,8 +148,8 @@ def run_bench(llm, table, fmt: str = FORMAT_S, repeat: int = 1, draft_words: int
     n_tok = 0
     for _ in range(repeat):
         for _, seq in seqs:
-            be.clear()
-            be.append(seq, {len(seq) - 1: [0]})
+            full.clear()
+            full.append(seq, {len(seq) - 1: [0]})
             n_tok += len(seq)
     dt = time.perf_counter() - t0
     res["d_limit"] = {"seconds": dt, "sentences_per_s": len(items) * repeat / dt, "tokens": n_tok,

@@ -221,7 +221,6 @@ def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None
 def _install_head(llm, path: Path) -> None:
     """Give ``llm`` a context whose scheduler stops after the final norm when asked (HiddenCapture),
     and keep the head only if its logits agree with llama.cpp's own on a probe sequence."""
-    import llama_cpp
     from llama_cpp._internals import LlamaContext
 
     from .head import HiddenCapture, OutputHead
@@ -241,35 +240,26 @@ def _install_head(llm, path: Path) -> None:
     llm._ctx.close()
     llm._ctx = ctx
     llm._biotag_capture = cap  # the callback must outlive the context
+    # probe: the same queries through llama.cpp's logits and through the head
+    llm._biotag_head = head
     probe = llm.tokenize(b"Aspirin-induced asthma in 12 patients.", add_bos=True)
-    ids = [[int(probe[k + 1]), 0, 1, 2, 106, 107] for k in range(len(probe) - 1)]
-    mem = llama_cpp.llama_get_memory(ctx.ctx)
-    batch = llama_cpp.llama_batch_init(len(probe), 0, 1)
+    queries = {k: [int(probe[k + 1]), 0, 1, 2, 106, 107] for k in range(len(probe) - 1)}
+    ours = None
     try:
-        got = []
-        for armed in (False, True):
-            llama_cpp.llama_memory_seq_rm(mem, 0, 0, -1)
-            batch.n_tokens = len(probe)
-            for k, t in enumerate(probe):
-                batch.token[k], batch.pos[k], batch.n_seq_id[k] = t, k, 1
-                batch.seq_id[k][0] = 0
-                batch.logits[k] = k < len(probe) - 1
-            cap.armed, cap.hidden = armed, None
-            if llama_cpp.llama_decode(ctx.ctx, batch) != 0:
-                return
-            if armed:
-                if cap.hidden is None or cap.hidden.shape[0] != len(ids):
-                    return
-                got.append(np.stack(head.logits(cap.hidden, ids)))
-            else:
-                full = np.ctypeslib.as_array(llama_cpp.llama_get_logits(ctx.ctx), shape=(len(ids), head.n_vocab))
-                got.append(np.stack([full[k, row] for k, row in enumerate(ids)]))
-        if np.abs(got[0] - got[1]).max() <= 1e-2 * max(1.0, float(np.abs(got[0]).max())):
-            llm._biotag_head = head
+        full = LlamaBackend(llm, use_head=False)
+        full.reset()
+        ref = np.stack(list(full.append(probe, queries).values()))
+        ours = LlamaBackend(llm)
+        ours.clear()
+        got = np.stack(list(ours.append(probe, queries).values()))
+        agree = np.abs(ref - got).max() <= 1e-2 * max(1.0, float(np.abs(ref).max()))
+    except ModelError:
+        agree = False
     finally:
-        cap.armed = False
-        llama_cpp.llama_batch_free(batch)
-        llama_cpp.llama_memory_seq_rm(mem, 0, 0, -1)
+        if ours is not None:
+            ours.clear()
+    if not agree:
+        llm._biotag_head = None
 
 
 def llama_tokenize_fn(llm):

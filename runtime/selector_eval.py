@@ -148,25 +148,26 @@ def cross_validate_rule(items, tasks: list[str], grid: list[tuple[int, float]], 
     Returns one row per rule: mean and worst held-out delta over corpora (averaged over folds)."""
     import random
 
-    parts = []
-    for gold, pred, scores in items:
-        idx = list(range(len(gold)))
-        random.Random(seed).shuffle(idx)
-        parts.append([sorted(idx[f::folds]) for f in range(folds)])
+    def take(item, idx):
+        return tuple([xs[i] for i in idx] for xs in item)
+
+    train_sets, held_sets = [], []   # per fold: the tuning items, and (held-out item, F1 without)
+    for f in range(folds):
+        train_sets.append([]), held_sets.append([])
+        for item in items:
+            idx = list(range(len(item[0])))
+            random.Random(seed).shuffle(idx)
+            held = sorted(idx[f::folds])
+            train_sets[f].append(take(item, sorted(set(idx) - set(held))))
+            g, p, sc = take(item, held)
+            held_sets[f].append((g, p, sc, micro(g, p)["f1"]))
     rows = []
     for min_support, min_gain in grid:
-        deltas = [[0.0] * folds for _ in items]
+        per = [0.0] * len(items)
         for f in range(folds):
-            train = []
-            for (gold, pred, scores), pp in zip(items, parts):
-                keep = [i for g in range(folds) if g != f for i in pp[g]]
-                train.append(([gold[i] for i in keep], [pred[i] for i in keep], [scores[i] for i in keep]))
-            thr, _ = tune_thresholds(train, min_gain, tasks, min_support)
-            for c, ((gold, pred, scores), pp) in enumerate(zip(items, parts)):
-                held = pp[f]
-                g, p, sc = [gold[i] for i in held], [pred[i] for i in held], [scores[i] for i in held]
-                deltas[c][f] = micro(g, filtered(p, sc, thr, tasks[c]))["f1"] - micro(g, p)["f1"]
-        per = [sum(d) / folds for d in deltas]
+            thr, _ = tune_thresholds(train_sets[f], min_gain, tasks, min_support)
+            for c, (g, p, sc, base) in enumerate(held_sets[f]):
+                per[c] += (micro(g, filtered(p, sc, thr, tasks[c]))["f1"] - base) / folds
         rows.append({"min_support": min_support, "min_gain": min_gain,
                      "mean_delta_f1": round(sum(per) / len(per), 2), "worst_delta_f1": round(min(per), 2),
                      "per_corpus": {t: round(d, 2) for t, d in zip(tasks, per)}})
