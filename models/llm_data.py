@@ -129,8 +129,9 @@ def save_gazetteer(gaz: dict, path: Path) -> None:
 
 
 def dictionary_examples(gaz: dict[str, dict[str, int]], types_by_lang: dict[str, list[str]], n: int,
-                        per_example: int = 8, seed: int = 0) -> list[Example]:
-    """Shuffled dictionary entries joined by ' ; ', every entry tagged with its main type."""
+                        per_example: int = 8, seed: int = 0, fmt: str = FORMAT_S) -> list[Example]:
+    """Shuffled dictionary entries joined by ' ; ', every entry tagged with its main type, in the
+    run's output format (so a format-P model never sees format-S targets)."""
     rng = random.Random(seed)
     by_lang: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for term, types in gaz.items():
@@ -151,7 +152,7 @@ def dictionary_examples(gaz: dict[str, dict[str, int]], types_by_lang: dict[str,
             tw = [w.text for w in segment_words(term)]
             spans.append(Span(len(words), len(words) + len(tw), t))
             words.extend(tw)
-        task = Task(f"dictionary-{lang}", tuple(types_by_lang[lang]), FORMAT_S)
+        task = Task(f"dictionary-{lang}", tuple(types_by_lang[lang]), fmt)
         out.append(Example(task, words, spans, "dictionary"))
     return out
 

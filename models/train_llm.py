@@ -80,7 +80,8 @@ def add_dictionary(cfg: dict, mix: dict) -> dict:
                     if t not in types_by_lang[lang]:
                         types_by_lang[lang].append(t)
         mix["dictionary"] = dictionary_examples(gaz, types_by_lang, dcfg["examples"],
-                                                dcfg.get("per_example", 8), cfg.get("seed", 0))
+                                                dcfg.get("per_example", 8), cfg.get("seed", 0),
+                                                cfg.get("format", "S"))
         log(f"data dictionary: {len(mix['dictionary'])} examples from {len(gaz)} terms")
     return gaz
 

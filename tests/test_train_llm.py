@@ -83,8 +83,13 @@ def test_dictionary_examples_tag_every_entry():
     d = dictionary_examples(gaz, {"en": ["Chemical", "Disease"], "zh": ["Symptom"]}, 6, per_example=2)
     assert len(d) == 6
     for ex in d:
+        assert ex.task.fmt == "S"
         assert all(" ".join(ex.words[s.start:s.end]) in gaz or "".join(ex.words[s.start:s.end]) in gaz
                    for s in ex.spans)
+    # a format-P run gets format-P dictionary examples (one pass per type, like its corpus examples)
+    p = dictionary_examples(gaz, {"en": ["Chemical", "Disease"], "zh": ["Symptom"]}, 3, per_example=2, fmt="P")
+    assert {ex.task.fmt for ex in p} == {"P"}
+    assert [ex.spans for ex in p] == [ex.spans for ex in d[:3]]
 
 
 torch = pytest.importorskip("torch")
