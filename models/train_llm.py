@@ -149,7 +149,8 @@ def build_model(cfg: dict, table):
 
 
 def config_hash(cfg: dict) -> str:
-    keep = {k: v for k, v in cfg.items() if k not in ("log_every", "ckpt_minutes")}
+    # how often it logs/checkpoints and how many CPU threads it uses do not define the run
+    keep = {k: v for k, v in cfg.items() if k not in ("log_every", "ckpt_minutes", "threads")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 

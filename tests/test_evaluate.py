@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from biotag.runtime.document import Document
+from biotag.runtime.document import Document, Entity
 from biotag.runtime.errors import FormatError, InputError
 from biotag.runtime.evaluate import evaluate, format_report, prf, read_documents
 
@@ -297,3 +297,28 @@ def test_scores_always_in_range(data):
         assert 0.0 <= v <= 100.0
     m = r["micro"]
     assert m["tp"] + m["fn"] == sum(len({e.key for e in d.entities}) for d in gold)
+
+
+def _doc(i, text, spans):
+    return Document(id=i, text=text, entities=tuple(Entity(a, b, t) for a, b, t in spans))
+
+
+def test_paired_bootstrap_delta_and_interval():
+    from biotag.runtime.evaluate import paired_bootstrap
+
+    gold = [_doc(f"d{i}", "aspirin and asthma", [(0, 7, "Chemical"), (12, 18, "Disease")]) for i in range(30)]
+    worse = [_doc(f"d{i}", "aspirin and asthma", [(0, 7, "Chemical")] if i % 2 else [(0, 6, "Chemical")])
+             for i in range(30)]
+    r = paired_bootstrap(gold, worse, gold, rounds=400, seed=3)
+    assert r["f1_b"] == pytest.approx(100.0)
+    assert r["f1_a"] == pytest.approx(evaluate(gold, worse)["micro"]["f1"])
+    assert r["delta"] == pytest.approx(r["f1_b"] - r["f1_a"])
+    assert 0 < r["low"] <= r["delta"] <= r["high"]
+    assert r["b_better"] == 1.0
+    # the same system against itself: no difference in any resample
+    same = paired_bootstrap(gold, worse, worse, rounds=50)
+    assert same["delta"] == same["low"] == same["high"] == 0.0 and same["b_better"] == 0.0
+    # seeded
+    assert paired_bootstrap(gold, worse, gold, rounds=100, seed=1) == paired_bootstrap(gold, worse, gold, rounds=100, seed=1)
+    with pytest.raises(InputError):
+        paired_bootstrap(gold, worse, gold, rounds=0)

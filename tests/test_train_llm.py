@@ -181,3 +181,36 @@ def test_batches_are_a_pure_function_of_seed_and_step():
     c = batch_at(cfg, 8, 0, mix, TABLE, 256)
     assert [s.ids for s in a] == [s.ids for s in b]
     assert [s.ids for s in a] != [s.ids for s in c]
+
+
+def _shared_data():
+    from biotag.runtime.corpora import default_data_dir
+
+    return default_data_dir()
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not (_shared_data() / "ncbi-disease").is_dir(), reason="needs ../shared/data/ncbi-disease")
+def test_ablation_table_scores_rows_against_the_baseline(tmp_path):
+    import json
+
+    from biotag.models.model_card import ablation_section
+    from biotag.runtime.corpora import load
+    from biotag.runtime.selector_eval import gold_docs
+
+    ids = [d.id for d in load("ncbi-disease", "dev")[:40]]
+    gold = gold_docs("ncbi-disease", "dev", ids)
+    rows = {"s-full": gold, "s-nodict": [d if i % 2 else d.copy([]) for i, d in enumerate(gold)]}
+    for row, docs in rows.items():
+        (tmp_path / row / "artifact").mkdir(parents=True)
+        (tmp_path / row / "artifact" / "config.json").write_text(json.dumps({"steps": 100, "wall_s": 600}))
+        (tmp_path / row / "pred").mkdir()
+        (tmp_path / row / "pred" / "ncbi-disease.dev.jsonl").write_text(
+            "".join(json.dumps(d.to_json()) + "\n" for d in docs), encoding="utf-8")
+    lines = ablation_section(tmp_path, corpora=("ncbi-disease",), rounds=200)
+    base = next(x for x in lines if x.startswith("| s-full"))
+    nodict = next(x for x in lines if x.startswith("| s-nodict"))
+    assert "| 100.00 |" in base and "100 (10 min)" in base
+    f1 = float(nodict.split("|")[4].split("(")[0])
+    assert f1 < 100.0 and f"({f1 - 100:+.2f} [" in nodict
+    assert not any(x.startswith("| p-full") for x in lines)  # rows without a run are left out
