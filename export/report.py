@@ -80,7 +80,7 @@ def eval_fp32(args, fmt: str) -> dict:
 
 def eval_selector_pair(args) -> dict:
     from biotag.runtime.selector import Selector
-    from biotag.runtime.selector_eval import filtered, load_pred_files, micro
+    from biotag.runtime.selector_eval import filtered, load_pred_files, micro, score_candidates
     from biotag.runtime.tagger import threshold_for
 
     d = Path(args.selector)
@@ -97,7 +97,7 @@ def eval_selector_pair(args) -> dict:
             continue
         sel = Selector(f, d / cfg["tokenizer"], device="cpu", threads=args.threads, batch_size=64)
         t0 = time.time()
-        scores = [[sel.score(x.text, x.entities) if x.entities else [] for x in pred] for _, _, pred in items]
+        scores = [score_candidates(sel, pred, cfg.get("fusion", "selector")) for _, _, pred in items]
         n = sum(len(s) for ss in scores for s in ss)
         scores_by[name] = scores
         per = {c: micro(g, filtered(pred, sc, thr, c))["f1"] for (c, g, pred), sc in zip(items, scores)}

@@ -102,8 +102,12 @@ def write_runtime_config(onnx_path: str | os.PathLike, thresholds: dict | None =
     onnx_path = Path(onnx_path)
     thr = dict((thresholds or {}).get("thresholds", {}))
     default = float(thr.pop("*", 0.0))
+    fusion = (thresholds or {}).get("fusion", "selector")
+    rule = ("keep a candidate when its selector probability >= its type's threshold" if fusion == "selector" else
+            "keep a candidate when the geometric mean of its selector probability and the LLM's confidence "
+            "(the selector's probability alone for dictionary matches) >= its type's threshold")
     cfg = {"file": onnx_path.name, "tokenizer": "tokenizer.json", "thresholds": thr, "default": default,
-           "threshold_rule": "keep a candidate when its selector probability >= its type's threshold",
+           "fusion": fusion, "threshold_rule": rule,
            "sha256": {"model": file_sha256(onnx_path), "tokenizer": file_sha256(onnx_path.parent / "tokenizer.json")}}
     if metrics:
         cfg["metrics"] = metrics

@@ -50,8 +50,13 @@ def gold_docs(corpus: str, split: str, ids: list[str], data_dir=None) -> list[Do
     return gold_for([by_id[i] for i in ids], task)
 
 
-def score_candidates(selector, docs: list[Document]) -> list[list[float]]:
-    return [selector.score(d.text, d.entities) if d.entities else [] for d in docs]
+def score_candidates(selector, docs: list[Document], fusion: str = "selector") -> list[list[float]]:
+    """Per document, the score each candidate's threshold is compared with (see ``selector.fuse``:
+    the LLM's confidence is the candidate's own ``score`` in the prediction file)."""
+    from .selector import fuse
+
+    return [[fuse(s, e.score, fusion) for s, e in zip(selector.score(d.text, d.entities), d.entities)]
+            if d.entities else [] for d in docs]
 
 
 def prf(tp: int, n_pred: int, n_gold: int) -> dict:
@@ -192,12 +197,12 @@ def _run(args) -> int:
     t0 = time.time()
     n_cands = 0
     for corpus, split, gold, pred in load_pred_files(args.pred, args.data_dir):
-        scores = score_candidates(sel, pred)
+        scores = score_candidates(sel, pred, args.fusion)
         n_cands += sum(len(s) for s in scores)
         items.append((gold, pred, scores))
         rows.append((corpus, split))
     score_s = time.time() - t0
-    result: dict = {"selector": str(sel.onnx_path), "candidates": n_cands, "scoring_s": round(score_s, 1),
+    result: dict = {"selector": str(sel.onnx_path), "fusion": args.fusion, "candidates": n_cands, "scoring_s": round(score_s, 1),
                     "ms_per_candidate": round(1000 * score_s / max(1, n_cands), 2)}
     if args.cv_rule:
         grid = [(int(a), float(b)) for a, b in (x.split(":") for x in args.cv_rule)]
@@ -211,11 +216,16 @@ def _run(args) -> int:
         thresholds["*"] = 0.0
         Path(args.tune).write_text(json.dumps({"thresholds": thresholds, "per_type": report,
                                                "rule": {"min_support": args.min_support, "min_gain": args.min_gain},
+                                               "fusion": args.fusion,
                                                "tuned_on": [f"{c}/{s}" for c, s in rows]}, indent=1) + "\n",
                                    encoding="utf-8")
         result["tuned"] = report
     elif args.thresholds:
-        thresholds = json.loads(Path(args.thresholds).read_text(encoding="utf-8"))["thresholds"]
+        tuned = json.loads(Path(args.thresholds).read_text(encoding="utf-8"))
+        if tuned.get("fusion", "selector") != args.fusion:
+            raise InputError(f"{args.thresholds} was tuned with --fusion {tuned.get('fusion', 'selector')}; "
+                             f"pass the same --fusion (now {args.fusion})")
+        thresholds = tuned["thresholds"]
     else:
         thresholds = {"*": args.threshold}
     result["thresholds"] = thresholds
@@ -258,6 +268,9 @@ def add_cli(sub) -> None:
                    help="2-fold cross-validate tuning rules (min_support:min_gain) on these predictions")
     p.add_argument("--min-support", type=int, default=0,
                    help="with --tune: do not tune a type (or instruction/type) with fewer dev candidates")
+    p.add_argument("--fusion", choices=("selector", "geometric"), default="selector",
+                   help="score compared with the thresholds: the selector's probability, or its geometric mean "
+                        "with the LLM's confidence in the span (default: selector)")
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")

@@ -71,7 +71,7 @@ class Tagger:
                  profiles: dict[str, list[str]] | None = None, threads: int | None = None,
                  device: str = "cpu", selector=None, thresholds: dict[str, float] | None = None,
                  name: str = "custom", version: str = "0", max_words: int = 80, n_ctx: int = 2048,
-                 marker_bias: float = 0.0):
+                 marker_bias: float = 0.0, fusion: str = "selector"):
         from .llm import LlamaBackend, llama_tokenize_fn, load_llama
 
         if isinstance(selector, dict):  # a worker process rebuilds the selector from its spec
@@ -80,6 +80,10 @@ class Tagger:
             selector = Selector.from_spec(selector)
         if device not in ("cpu", "gpu", "auto"):
             raise ModelError(f"unknown device {device!r} (cpu, gpu or auto)")
+        from .selector import FUSIONS
+
+        if fusion not in FUSIONS:
+            raise ModelError(f"unknown selector score fusion {fusion!r} (expected one of {', '.join(FUSIONS)})")
         if device == "gpu" and not gpu_available():
             raise ModelError("--device gpu: this llama-cpp-python build has no GPU support "
                              "(reinstall it with CUDA, or use --device cpu)")
@@ -93,12 +97,13 @@ class Tagger:
         self.profiles = profiles or DEFAULT_PROFILES
         self.selector = selector
         self.thresholds = thresholds or {}
+        self.fusion = fusion
         self.name, self.version = name, version
         self.max_words = max_words
         self.llm_path = str(llm_path)
         self.spec = dict(llm_path=str(llm_path), fmt=fmt, profiles=self.profiles, threads=threads,
                          device=self.device, thresholds=self.thresholds, name=name, version=version,
-                         max_words=max_words, n_ctx=n_ctx, marker_bias=marker_bias,
+                         max_words=max_words, n_ctx=n_ctx, marker_bias=marker_bias, fusion=fusion,
                          selector=selector.spec() if selector is not None else None)
 
     # --- loading ----------------------------------------------------------------------------
@@ -115,7 +120,7 @@ class Tagger:
 
             ensure_files(b)
         b.verify()
-        selector, thresholds = None, {}
+        selector, thresholds, fusion = None, {}, "selector"
         sel = b.manifest.get("selector")
         if sel:
             from .selector import Selector
@@ -123,9 +128,10 @@ class Tagger:
             selector = Selector(b.path(sel["file"]), b.path(sel["tokenizer"]), sel)
             thresholds = dict(sel.get("thresholds", {}))
             thresholds.setdefault("*", sel.get("default", 0.5))
+            fusion = sel.get("fusion", "selector")
         return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), b.manifest.get("profiles"),
                    threads, device, selector, thresholds, b.name, b.version,
-                   marker_bias=float(llm.get("marker_bias", 0.0)))
+                   marker_bias=float(llm.get("marker_bias", 0.0)), fusion=fusion)
 
     # --- tagging ----------------------------------------------------------------------------
     def tasks_for(self, lang: str, types: Sequence[str] | None) -> list[Task]:
@@ -181,11 +187,14 @@ class Tagger:
                 elif e.key not in found:
                     cands.append(e)
         if self.selector is not None and opts.use_selector and cands:
+            from .selector import fuse
+
             scores = self.selector.score(text, cands)
-            # meta "threshold": the bundle's own threshold for this candidate (what a GUI applies
-            # by default when it keeps every candidate to filter later)
-            cands = [e.with_(score=round(float(s), 4),
-                             meta={**e.meta, "llm_score": e.score,
+            # score: what the threshold is compared with (the selector's probability, fused with the
+            # LLM's confidence when the bundle says so); meta "threshold": the bundle's own threshold
+            # for this candidate (what a GUI applies by default when it keeps every candidate)
+            cands = [e.with_(score=round(fuse(s, e.score, self.fusion), 4),
+                             meta={**e.meta, "llm_score": e.score, "selector_score": round(float(s), 4),
                                    "threshold": threshold_for(self.thresholds, e.type, e.meta.get("task"))})
                      for e, s in zip(cands, scores)]
             cands = [e for e in cands if e.score >= (opts.threshold if opts.threshold is not None

@@ -159,3 +159,36 @@ def test_card_sections_from_measured_json():
             "corpora": [{"corpus": "ncbi-disease", "delta_f1": -1.0}, {"corpus": "s800", "delta_f1": 2.0}]}
     rows = "\n".join(_ablation_e2e([("BCE only", {"mean_delta_f1": 1.4}, test)]))
     assert "| BCE only | +1.40 | +0.50 | -1.00 | -1.00 | +2.00 |" in rows
+
+
+def test_fusion_scores():
+    from biotag.runtime.errors import ModelError
+    from biotag.runtime.selector import fuse
+    from biotag.runtime.selector_eval import score_candidates
+
+    assert fuse(0.4, 0.9, "selector") == 0.4
+    assert fuse(0.4, 0.9, "geometric") == pytest.approx(0.6)
+    assert fuse(0.4, None, "geometric") == 0.4          # a dictionary match has no LLM confidence
+    with pytest.raises(ModelError):
+        fuse(0.4, 0.9, "product")
+
+    class Sel:
+        def score(self, text, ents):
+            return [0.25 for _ in ents]
+
+    d = Document("d1", TEXT, [Entity(*ASPIRIN, TEXT[0:7], 0.64), Entity(*ASTHMA, TEXT[29:35])], "en")
+    assert score_candidates(Sel(), [d, doc([])], "geometric") == [[pytest.approx(0.4), 0.25], []]
+    assert score_candidates(Sel(), [d], "selector") == [[0.25, 0.25]]
+
+
+def test_runtime_config_records_the_fusion(tmp_path):
+    from biotag.export.selector import write_runtime_config
+
+    onnx = tmp_path / "selector.int8.onnx"
+    onnx.write_bytes(b"x")
+    (tmp_path / "tokenizer.json").write_text("{}", encoding="utf-8")
+    plain = json.loads(write_runtime_config(onnx, {"thresholds": {"*": 0.0}}).read_text(encoding="utf-8"))
+    assert plain["fusion"] == "selector" and "selector probability >=" in plain["threshold_rule"]
+    geo = json.loads(write_runtime_config(onnx, {"thresholds": {"*": 0.0}, "fusion": "geometric"})
+                     .read_text(encoding="utf-8"))
+    assert geo["fusion"] == "geometric" and "geometric mean" in geo["threshold_rule"]

@@ -172,3 +172,29 @@ def test_altered_model_is_refused(tiny_bundle, tmp_path):
     (b / "model.gguf").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="model.gguf"):
         Tagger.load(b)
+
+
+def test_selector_fusion_in_the_tagger(tagger):
+    from biotag.runtime.document import Entity
+    from biotag.runtime.errors import ModelError
+
+    class Sel:
+        def score(self, text, ents):
+            return [0.25 for _ in ents]
+
+    text = "aspirin caused asthma"
+    found = {(0, 7, "Chemical"): Entity(0, 7, "Chemical", "aspirin", 0.64, "model"),
+             (15, 21, "Disease"): Entity(15, 21, "Disease", "asthma", 0.04, "model")}
+    saved = tagger.selector, tagger.thresholds, tagger.fusion
+    try:
+        tagger.selector, tagger.thresholds = Sel(), {"*": 0.3}
+        tagger.fusion = "selector"      # 0.25 < 0.3: both dropped
+        assert tagger._select(text, None, dict(found), TagOptions()) == []
+        tagger.fusion = "geometric"     # sqrt(0.25 x 0.64) = 0.4 kept, sqrt(0.25 x 0.04) = 0.1 dropped
+        kept = tagger._select(text, None, dict(found), TagOptions())
+        assert [(e.text, e.score, e.meta["llm_score"], e.meta["selector_score"]) for e in kept] == \
+            [("aspirin", 0.4, 0.64, 0.25)]
+    finally:
+        tagger.selector, tagger.thresholds, tagger.fusion = saved
+    with pytest.raises(ModelError):
+        Tagger(tagger.llm_path, fusion="product")
