@@ -70,12 +70,28 @@ def ensure_files(bundle: Bundle, progress: bool = True) -> None:
             rebuild_llm(bundle, rel, progress)
 
 
+def adapter_format(adapter_dir) -> str:
+    cfg = Path(adapter_dir) / "config.json"
+    if not cfg.is_file():
+        return "S"
+    try:
+        fmt = json.loads(cfg.read_text(encoding="utf-8")).get("training_config", {}).get("format", "S")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{cfg}: unreadable adapter config ({exc})") from None
+    if fmt not in ("P", "S"):
+        raise ModelError(f"{cfg}: unknown output format {fmt!r} (P or S)")
+    return fmt
+
+
 def build_bundle(out_dir, adapter_dir, quant: str = "q4_k_m", name: str = "biotag-default",
-                 version: str = "0.1.0", fmt: str = "S", profiles: dict | None = None,
+                 version: str = "0.1.0", fmt: str | None = None, profiles: dict | None = None,
                  selector_dir=None, metrics: dict | None = None, cache: bool = True,
                  progress: bool = True, marker_bias: float = 0.0) -> Path:
     """Write ``manifest.json`` in ``out_dir`` (which may be the adapter folder itself). With
-    ``cache`` the GGUF goes to the bundle's cache folder and is listed with its rebuild recipe."""
+    ``cache`` the GGUF goes to the bundle's cache folder and is listed with its rebuild recipe.
+    ``fmt``: the output format the model was trained on; by default the adapter's own
+    (``config.json`` -> ``training_config.format``), so a format-P model is never decoded as S."""
+    fmt = fmt or adapter_format(adapter_dir)
     from biotag.models.gemma import base_gguf_path
 
     from .merge import export_llm

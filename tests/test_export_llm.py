@@ -438,3 +438,20 @@ def test_export_modules_import_without_torch():
             "from biotag.runtime.cli import build_parser; build_parser(); "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bundle_format_comes_from_the_adapter(tmp_path):
+    import json
+
+    from biotag.export.bundle import adapter_format
+    from biotag.runtime.errors import ModelError
+
+    assert adapter_format(tmp_path) == "S"                       # no config: the historical default
+    (tmp_path / "config.json").write_text(json.dumps({"training_config": {"format": "P"}}), encoding="utf-8")
+    assert adapter_format(tmp_path) == "P"
+    (tmp_path / "config.json").write_text(json.dumps({"training_config": {"format": "X"}}), encoding="utf-8")
+    with pytest.raises(ModelError):
+        adapter_format(tmp_path)
+    (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError):
+        adapter_format(tmp_path)
