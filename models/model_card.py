@@ -95,54 +95,78 @@ ABLATION_ROWS = {  # row -> what differs from the baseline row (models/configs/a
 ENGLISH = ("ncbi-disease", "bc5cdr", "genia")
 
 
-def ablation_section(runs: Path, corpora: tuple[str, ...] = ("ncbi-disease", "bc5cdr", "genia", "cmedqaner"),
-                     baseline: str = "s-full", rounds: int = 1000, data_dir=None) -> list[str]:
-    """The ablation table: dev F1 of each row and its difference from the baseline row with a
-    95% paired-bootstrap interval over the dev documents (``runs/<row>/pred/CORPUS.dev.jsonl``,
-    written by ``biotag eval-model --pred-dir``)."""
+def paired_table(rows: list[tuple[str, str, str, Path]], baseline: Path, corpora: tuple[str, ...],
+                 split: str = "dev", rounds: int = 1000, data_dir=None,
+                 skip=lambda label, corpus: False) -> tuple[list[str], dict[str, int]]:
+    """One markdown row per (label, what differs, budget, prediction folder): F1 per corpus and, for
+    rows other than the baseline folder, the difference from it with a 95% paired-bootstrap
+    interval over the same documents (``<folder>/CORPUS.SPLIT.jsonl`` as ``biotag eval-model
+    --pred-dir`` writes). Returns the table and the number of documents per corpus."""
     from biotag.runtime.evaluate import paired_bootstrap
     from biotag.runtime.selector_eval import gold_docs, load_pred_file
 
-    def preds(row: str, corpus: str):
-        f = runs / row / "pred" / f"{corpus}.dev.jsonl"
+    def preds(folder: Path, corpus: str):
+        f = folder / f"{corpus}.{split}.jsonl"
         return load_pred_file(f)[2] if f.exists() else None
 
-    rows = [r for r in ABLATION_ROWS if (runs / r / "artifact" / "config.json").exists()]
-    head = ["row", "what differs", "steps (wall)"] + list(corpora) + ["mean of the English sets"]
+    head = ["row", "what differs", "budget"] + list(corpora) + ["mean of the English sets"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    docs_per_corpus = {}
-    for row in rows:
-        cfg = json.loads((runs / row / "artifact" / "config.json").read_text(encoding="utf-8"))
-        cells = [row, ABLATION_ROWS[row], f"{cfg.get('steps')} ({cfg.get('wall_s', 0) / 60:.0f} min)"]
-        deltas = []
+    sizes: dict[str, int] = {}
+    for label, what, budget, folder in rows:
+        cells, f1s = [label, what, budget], []
         for c in corpora:
-            pb, pa = preds(row, c), preds(baseline, c)
-            english_only = row == "s-english" and c not in ENGLISH
-            if pb is None or pa is None or english_only:
+            pb, pa = preds(folder, c), preds(baseline, c)
+            if pb is None or pa is None or skip(label, c):
                 cells.append("–")
                 continue
-            gold = gold_docs(c, "dev", [d.id for d in pa], data_dir)
-            docs_per_corpus[c] = len(gold)
+            gold = gold_docs(c, split, [d.id for d in pa], data_dir)
+            sizes[c] = len(gold)
             r = paired_bootstrap(gold, pa, pb, rounds=rounds, seed=0)
-            if row == baseline:
+            if Path(folder).resolve() == Path(baseline).resolve():
                 cells.append(f"{r['f1_b']:.2f}")
             else:
                 cells.append(f"{r['f1_b']:.2f} ({r['delta']:+.2f} [{r['low']:+.1f}, {r['high']:+.1f}])")
             if c in ENGLISH:
-                deltas.append(r["f1_b"])
-        cells.append(f"{sum(deltas) / len(deltas):.2f}" if len(deltas) == len(ENGLISH) else "–")
+                f1s.append(r["f1_b"])
+        english = [c for c in corpora if c in ENGLISH]
+        cells.append(f"{sum(f1s) / len(f1s):.2f}" if english and len(f1s) == len(english) else "–")
         out.append("| " + " | ".join(cells) + " |")
-    sizes = ", ".join(f"{c} {n}" for c, n in docs_per_corpus.items())
+    return out, sizes
+
+
+def _bracket_note(rounds: int) -> str:
+    return (f"In brackets: the difference from the baseline row and its 95% paired-bootstrap interval over "
+            f"those documents ({rounds} resamples); an interval that contains 0 is a difference this sample "
+            f"cannot tell from noise.")
+
+
+def ablation_section(runs: Path, corpora: tuple[str, ...] = ("ncbi-disease", "genia", "bc5cdr"),
+                     baseline: str = "s-full", rounds: int = 1000, data_dir=None) -> list[str]:
+    """The ablation table: dev F1 of each row (``runs/<row>/pred``) against the baseline row."""
+    rows = []
+    for r in ABLATION_ROWS:
+        cfg_file = runs / r / "artifact" / "config.json"
+        if cfg_file.exists():
+            cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+            rows.append((r, ABLATION_ROWS[r], f"{cfg.get('steps')} steps ({cfg.get('wall_s', 0) / 60:.0f} min)",
+                         runs / r / "pred"))
+    table, sizes = paired_table(rows, runs / baseline / "pred", corpora, "dev", rounds, data_dir,
+                                skip=lambda label, c: label == "s-english" and c not in ENGLISH)
     return ["### Ablations (dev samples, small budget)", "",
-            f"Each row is a separate run of the default recipe at the budget shown (models/configs/ablation/), "
-            f"exported to GGUF Q4_K_M and decoded with marker bias 2, scored on seeded dev samples "
-            f"(seed 1; documents: {sizes}). In brackets: the difference from the baseline row and its 95% "
-            f"paired-bootstrap interval over those documents ({rounds} resamples): an interval that contains "
-            f"0 is a difference this sample cannot distinguish from noise.", ""] + out + [""]
+            "Each row is a separate run of the default recipe at the budget shown (models/configs/ablation/), "
+            "exported to GGUF Q4_K_M and decoded with marker bias 2, scored on seeded dev samples "
+            f"(seed 1; documents: {', '.join(f'{c} {n}' for c, n in sizes.items())}). {_bracket_note(rounds)}",
+            ""] + table + [""]
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["ablation"]:
         print("\n".join(ablation_section(Path(sys.argv[2]))))
+    elif sys.argv[1:2] == ["compare"]:   # compare BASE_DIR LABEL=DIR ...: prediction folders on dev
+        base = Path(sys.argv[2])
+        rows = [(x.split("=", 1)[0], "", "", Path(x.split("=", 1)[1])) for x in sys.argv[3:]]
+        corpora = tuple(sorted({f.name.split(".")[0] for f in base.glob("*.dev.jsonl")}
+                               & {f.name.split(".")[0] for _, _, _, d in rows for f in d.glob("*.dev.jsonl")}))
+        print("\n".join(paired_table(rows, base, corpora)[0]))
     else:
         print(write_card(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]))

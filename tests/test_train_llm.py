@@ -210,7 +210,7 @@ def test_ablation_table_scores_rows_against_the_baseline(tmp_path):
     lines = ablation_section(tmp_path, corpora=("ncbi-disease",), rounds=200)
     base = next(x for x in lines if x.startswith("| s-full"))
     nodict = next(x for x in lines if x.startswith("| s-nodict"))
-    assert "| 100.00 |" in base and "100 (10 min)" in base
+    assert "| 100.00 |" in base and "100 steps (10 min)" in base
     f1 = float(nodict.split("|")[4].split("(")[0])
     assert f1 < 100.0 and f"({f1 - 100:+.2f} [" in nodict
     assert not any(x.startswith("| p-full") for x in lines)  # rows without a run are left out
