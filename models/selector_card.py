@@ -22,11 +22,12 @@ def _load(p):
 def _e2e_table(title: str, int8: dict, fp32: dict | None) -> list[str]:
     fp = {r["corpus"]: r for r in (fp32 or {}).get("corpora", [])}
     lines = [f"### {title}", "",
-             "| corpus | docs | no selector P/R/F1 | selector fp32 F1 | selector int8 P/R/F1 | delta F1 (int8) |",
+             "| corpus | docs | no selector P/R/F1 | selector fp32 P/R/F1 | selector int8 P/R/F1 | delta F1 (int8) |",
              "|---|---|---|---|---|---|"]
     for r in int8["corpora"]:
         w, s = r["without"], r["with"]
-        f32 = f"{fp[r['corpus']]['with']['f1']:.2f}" if r["corpus"] in fp else "–"
+        f = fp.get(r["corpus"], {}).get("with")
+        f32 = f"{f['precision']:.1f}/{f['recall']:.1f}/{f['f1']:.2f}" if f else "–"
         lines.append(f"| {r['corpus']} | {r['documents']} | {w['precision']:.1f}/{w['recall']:.1f}/{w['f1']:.2f} | "
                      f"{f32} | {s['precision']:.1f}/{s['recall']:.1f}/{s['f1']:.2f} | {r['delta_f1']:+.2f} |")
     lines.append("")
@@ -78,7 +79,8 @@ def _ablation_e2e(rows: list[tuple[str, dict, dict]]) -> list[str]:
 
 def write(out_dir: Path, metrics: dict, thresholds: dict | None, test_int8: dict, test_fp32: dict | None,
           dev_int8: dict | None = None, ablation: dict | None = None, cv: list[dict] | None = None,
-          ablation_e2e: list | None = None, test_note: str = "") -> Path:
+          ablation_e2e: list | None = None, test_note: str = "",
+          full_int8: dict | None = None, full_fp32: dict | None = None) -> Path:
     cfg, dev = metrics["config"], metrics["dev"]
     lines = ["# Model card: biotag entity selector", "",
              "A span classifier that reads one candidate entity in its sentence and says whether it is a "
@@ -134,6 +136,8 @@ def write(out_dir: Path, metrics: dict, thresholds: dict | None, test_int8: dict
               "tagger's model card); the selector then filters its candidates at the tuned thresholds."
               + (" " + test_note if test_note else ""), ""]
     lines += _e2e_table("Test", test_int8, test_fp32)
+    if full_int8:
+        lines += _e2e_table("Test, complete splits (every document of the split)", full_int8, full_fp32)
     if dev_int8:
         lines += _e2e_table("Dev (the thresholds were tuned here: optimistic)", dev_int8, None)
     if ablation or ablation_e2e:
@@ -168,6 +172,8 @@ def main(argv=None) -> int:
     p.add_argument("--ablation-e2e", nargs="+", metavar="LABEL=DEV.json,TEST.json",
                    help="eval-selector --json outputs of ablation runs (dev tuned, test)")
     p.add_argument("--test-note", default="", help="one sentence on the test samples")
+    p.add_argument("--full-int8", help="eval-selector --json on complete test splits (int8)")
+    p.add_argument("--full-fp32", help="the same with the fp32 ONNX")
     a = p.parse_args(argv)
     e2e = None
     if a.ablation_e2e:
@@ -177,7 +183,8 @@ def main(argv=None) -> int:
             dev, test = files.split(",")
             e2e.append((label, _load(dev), _load(test)))
     out = write(a.out_dir, _load(a.metrics), _load(a.thresholds), _load(a.test_int8), _load(a.test_fp32),
-                _load(a.dev_int8), _load(a.ablation), [_load(c) for c in a.cv or []], e2e, a.test_note)
+                _load(a.dev_int8), _load(a.ablation), [_load(c) for c in a.cv or []], e2e, a.test_note,
+                _load(a.full_int8), _load(a.full_fp32))
     print(out)
     return 0
 
