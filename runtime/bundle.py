@@ -6,7 +6,8 @@ manifest.json (schema 1)::
      "files": {"<relative path>": {"sha256": str, "size": int}, ...},
      "llm": {"file": str, "quant": str, "format": "S"|"P"},
      "profiles": {"en": [dataset, ...], "zh": [...]},      # tasks run on user text per language
-     "selector": null | {"file": str, "tokenizer": str, "thresholds": {type: float}, "default": float},
+     "selector": null | {"file": str, "tokenizer": str, "thresholds": {type: float}, "default": float,
+                         "fusion": "selector" | "geometric"},   # what thresholds compare (selector.fuse)
      "gazetteer": str | null, "base_model": {...}, "metrics": {...}, "library_versions": {...}}
 
 A file entry may carry ``"location": "cache"``: the file is large, is not shipped, and is rebuilt on
