@@ -24,7 +24,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from biotag.runtime.selector import META_KEY, file_sha256
+from biotag.runtime.errors import InputError
+from biotag.runtime.selector import FUSIONS, META_KEY, file_sha256
 
 
 def _add_metadata(path: Path, meta: dict) -> None:
@@ -103,9 +104,9 @@ def write_runtime_config(onnx_path: str | os.PathLike, thresholds: dict | None =
     thr = dict((thresholds or {}).get("thresholds", {}))
     default = float(thr.pop("*", 0.0))
     fusion = (thresholds or {}).get("fusion", "selector")
-    rule = ("keep a candidate when its selector probability >= its type's threshold" if fusion == "selector" else
-            "keep a candidate when the geometric mean of its selector probability and the LLM's confidence "
-            "(the selector's probability alone for dictionary matches) >= its type's threshold")
+    if fusion not in FUSIONS:
+        raise InputError(f"unknown score fusion {fusion!r} in the thresholds (expected one of {', '.join(FUSIONS)})")
+    rule = f"keep a candidate when {FUSIONS[fusion]} >= its type's threshold"
     cfg = {"file": onnx_path.name, "tokenizer": "tokenizer.json", "thresholds": thr, "default": default,
            "fusion": fusion, "threshold_rule": rule,
            "sha256": {"model": file_sha256(onnx_path), "tokenizer": file_sha256(onnx_path.parent / "tokenizer.json")}}

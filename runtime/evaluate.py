@@ -91,6 +91,20 @@ class _DocCounts:
     fn: int = 0
 
 
+def _paired_docs(gold_by_id: dict[str, Document], pred_by_id: dict[str, Document]):
+    """(gold document, its prediction or None) in gold order; a prediction whose text differs from
+    the gold text is an error (its offsets cannot be compared)."""
+    for doc_id, g in gold_by_id.items():
+        p = pred_by_id.get(doc_id)
+        if p is not None and p.text != g.text:
+            at = _first_difference(g.text, p.text)
+            raise InputError(
+                f"document {doc_id!r}: the prediction's text differs from the gold text "
+                f"(first difference at character {at}; lengths {len(g.text)} and {len(p.text)}), "
+                f"so its offsets cannot be compared")
+        yield g, p
+
+
 def _first_difference(a: str, b: str) -> int:
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
@@ -131,14 +145,7 @@ def evaluate(gold: list[Document], pred: list[Document], bootstrap: int = 0, see
     nest = {"gold_nested": [0, 0], "gold_flat": [0, 0], "pred_nested": [0, 0], "pred_flat": [0, 0]}
     per_doc: list[_DocCounts] = []
 
-    for doc_id, g in gold_by_id.items():
-        p = pred_by_id.get(doc_id)
-        if p is not None and p.text != g.text:
-            at = _first_difference(g.text, p.text)
-            raise InputError(
-                f"document {doc_id!r}: the prediction's text differs from the gold text "
-                f"(first difference at character {at}; lengths {len(g.text)} and {len(p.text)}), "
-                f"so its offsets cannot be compared")
+    for g, p in _paired_docs(gold_by_id, pred_by_id):
         g_ents = list(g.entities)
         p_ents = list(p.entities) if p is not None else []
         g_nested = _nested_spans(g_ents)
@@ -213,7 +220,8 @@ def paired_bootstrap(gold: list[Document], pred_a: list[Document], pred_b: list[
     systems share cancels out) and the share of resamples in which B beats A.
 
     Use it to say whether an ablation's difference is larger than the sampling noise of a small
-    dev sample. Documents are matched by id as in ``evaluate``.
+    dev sample. Documents are matched by id as in ``evaluate`` (a prediction whose text differs
+    from the gold text is an error there too).
     """
     import numpy as np
 
@@ -223,12 +231,11 @@ def paired_bootstrap(gold: list[Document], pred_a: list[Document], pred_b: list[
     ids = list(gold_by_id)
 
     def counts(pred: list[Document]) -> "np.ndarray":
-        by_id = _index(pred, "predictions")
         rows = []
-        for i in ids:
-            g = {e.key for e in gold_by_id[i].entities}
-            p = {e.key for e in by_id[i].entities} if i in by_id else set()
-            rows.append((len(g & p), len(p - g), len(g - p)))
+        for g, p in _paired_docs(gold_by_id, _index(pred, "predictions")):
+            gk = {e.key for e in g.entities}
+            pk = {e.key for e in p.entities} if p is not None else set()
+            rows.append((len(gk & pk), len(pk - gk), len(gk - pk)))
         return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
     def f1(c: "np.ndarray") -> "np.ndarray":

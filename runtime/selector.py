@@ -132,7 +132,13 @@ def sigmoid(x):
     return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
 
 
-FUSIONS = ("selector", "geometric")
+# score fusion -> what a candidate's threshold is compared with (see ``fuse``; the rule text of
+# selector.json and the selector's model card read these descriptions)
+FUSIONS = {
+    "selector": "its selector probability",
+    "geometric": "the geometric mean of its selector probability and the LLM's confidence "
+                 "(the selector's probability alone for dictionary matches)",
+}
 
 
 def fuse(selector_score: float, llm_score: float | None, fusion: str = "selector") -> float:

@@ -268,7 +268,9 @@ def add_cli(sub) -> None:
                    help="2-fold cross-validate tuning rules (min_support:min_gain) on these predictions")
     p.add_argument("--min-support", type=int, default=0,
                    help="with --tune: do not tune a type (or instruction/type) with fewer dev candidates")
-    p.add_argument("--fusion", choices=("selector", "geometric"), default="selector",
+    from .selector import FUSIONS
+
+    p.add_argument("--fusion", choices=tuple(FUSIONS), default="selector",
                    help="score compared with the thresholds: the selector's probability, or its geometric mean "
                         "with the LLM's confidence in the span (default: selector)")
     p.add_argument("--data-dir")

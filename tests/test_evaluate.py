@@ -322,3 +322,12 @@ def test_paired_bootstrap_delta_and_interval():
     assert paired_bootstrap(gold, worse, gold, rounds=100, seed=1) == paired_bootstrap(gold, worse, gold, rounds=100, seed=1)
     with pytest.raises(InputError):
         paired_bootstrap(gold, worse, gold, rounds=0)
+
+
+def test_paired_bootstrap_refuses_a_prediction_with_other_text():
+    from biotag.runtime.evaluate import paired_bootstrap
+
+    gold = [_doc("d0", "aspirin and asthma", [(0, 7, "Chemical")])]
+    other = [_doc("d0", "aspirin and asthmA", [(0, 7, "Chemical")])]
+    with pytest.raises(InputError, match="differs from the gold text"):
+        paired_bootstrap(gold, gold, other, rounds=10)
