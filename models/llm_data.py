@@ -142,7 +142,9 @@ def dictionary_examples(gaz: dict[str, dict[str, int]], types_by_lang: dict[str,
     out = []
     for k in range(n):
         lang = "en" if k % 3 else "zh"
-        pool = by_lang.get(lang) or by_lang.get("en")
+        if not by_lang.get(lang):   # a one-language mixture: every example in the language it has
+            lang = "zh" if lang == "en" else "en"
+        pool = by_lang.get(lang)
         if not pool:
             break
         words, spans = [], []

@@ -92,6 +92,21 @@ def test_dictionary_examples_tag_every_entry():
     assert [ex.spans for ex in p] == [ex.spans for ex in d[:3]]
 
 
+
+@pytest.mark.parametrize("langs", [{"en": ["Chemical", "Disease"], "zh": []},
+                                   {"en": [], "zh": ["Symptom"]}])
+def test_dictionary_examples_of_a_one_language_mixture(langs):
+    """An English-only (or Chinese-only) run: every dictionary example is in the language it has,
+    its task lists the types of its spans, and its training sequences can be built."""
+    exs = [Example(Task.for_corpus("bc5cdr"), "aspirin induced asthma".split(),
+                   [Span(0, 1, "Chemical"), Span(2, 3, "Disease")]),
+           Example(Task.for_corpus("cmeee"), list("腹痛"), [Span(0, 2, "Symptom")])]
+    d = dictionary_examples(build_gazetteer(exs), langs, 6, per_example=2)
+    assert len(d) == 6
+    for ex in d:
+        assert ex.spans and {s.type for s in ex.spans} <= set(ex.task.types)
+        assert example_sequences(TABLE, ex)
+
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
