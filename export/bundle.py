@@ -14,6 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from filelock import FileLock
+
 from biotag.runtime.bundle import SCHEMA_VERSION, Bundle, sha256_file
 from biotag.runtime.errors import ModelError
 
@@ -51,16 +53,19 @@ def rebuild_llm(bundle: Bundle, rel: str, progress: bool = True) -> Path:
         raise ModelError(f"{base}: the installed base model is not the one this bundle was built from")
     out = bundle.path(rel)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if progress:
-        print(f"biotag: building {rel} from the base model and the adapter (one time)...", file=sys.stderr)
-    tmp = out.with_name(out.name + ".building")
-    export_llm(base, (bundle.root / recipe["adapter"]).resolve(), tmp, recipe["quant"], progress=progress)
-    got = sha256_file(tmp)
-    if got != entry["sha256"]:
-        tmp.unlink(missing_ok=True)
-        raise ModelError(f"rebuilt {rel} has sha256 {got[:12]}…, the manifest expects "
-                         f"{entry['sha256'][:12]}… (different library versions?)")
-    os.replace(tmp, out)
+    with FileLock(str(out) + ".lock"):   # a second process waits, then finds the file built
+        if out.is_file():
+            return out
+        if progress:
+            print(f"biotag: building {rel} from the base model and the adapter (one time)...", file=sys.stderr)
+        tmp = out.with_name(out.name + ".building")
+        export_llm(base, (bundle.root / recipe["adapter"]).resolve(), tmp, recipe["quant"], progress=progress)
+        got = sha256_file(tmp)
+        if got != entry["sha256"]:
+            tmp.unlink(missing_ok=True)
+            raise ModelError(f"rebuilt {rel} has sha256 {got[:12]}…, the manifest expects "
+                             f"{entry['sha256'][:12]}… (different library versions?)")
+        os.replace(tmp, out)
     return out
 
 

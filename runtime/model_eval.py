@@ -8,7 +8,9 @@ The decoder backend is pluggable: llama.cpp here, PyTorch in biotag.models.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -61,26 +63,101 @@ def gold_for(docs: Sequence[Document], task: Task) -> list[Document]:
 
 def evaluate_on_corpus(decoder: ConstrainedDecoder, corpus: str, split: str, data_dir=None,
                        sample: int | None = None, seed: int = 0, fmt: str = FORMAT_S,
-                       task_name: str | None = None, progress: bool = False, pred_out=None) -> dict:
+                       task_name: str | None = None, progress: bool = False, pred_out=None,
+                       model_id: str = "") -> dict:
+    """Tag a corpus split (or a seeded sample of it) and score it. With ``pred_out`` the predictions
+    are written there and the run is resumable (see ``predict_resumable``); ``model_id`` names the
+    model in the resume key so that a rerun with another model starts over."""
     from . import corpora
     from .evaluate import evaluate
 
     docs = sample_docs(corpora.load(corpus, split, data_dir), sample, seed)
     task = Task.for_corpus(task_name or corpus.replace("-pubtator", ""), fmt)
-    t0 = time.time()
-    pred = predict_documents(decoder, docs, task, progress=progress)
-    wall = time.time() - t0
+    resumed = 0
+    if pred_out:
+        run_key = {"corpus": corpus, "split": split, "task": task.name, "format": fmt,
+                   "model": model_id, "documents": _ids_digest(docs)}
+        pred, wall, resumed = predict_resumable(decoder, docs, task, Path(pred_out), run_key, progress)
+    else:
+        t0 = time.time()
+        pred = predict_documents(decoder, docs, task, progress=progress)
+        wall = time.time() - t0
     gold = gold_for(docs, task)
     res = evaluate(gold, pred)
-    if pred_out:
-        Path(pred_out).parent.mkdir(parents=True, exist_ok=True)
-        with open(pred_out, "w", encoding="utf-8") as f:
-            for d in pred:
-                f.write(d.to_jsonl_line() + "\n")
     res["run"] = {"corpus": corpus, "split": split, "documents": len(docs), "sample": sample,
                   "seed": seed, "wall_s": round(wall, 1), "calls": decoder.stats.calls,
-                  "tokens_fed": decoder.stats.tokens_fed}
+                  "tokens_fed": decoder.stats.tokens_fed, "resumed_documents": resumed}
     return res
+
+
+def _ids_digest(docs: Sequence[Document]) -> str:
+    return hashlib.sha256("\n".join(d.id for d in docs).encode("utf-8")).hexdigest()[:16]
+
+
+def _read_partial(path: Path, run_key: dict) -> tuple[list[tuple[Document, float]], bool]:
+    """The complete document lines of a partial prediction file written for the same run (same
+    corpus, split, documents, task and model); a cut-off last line is dropped. Returns
+    (documents with their seconds, whether the file belonged to another run)."""
+    if not path.exists():
+        return [], False
+    done = []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    try:
+        head = json.loads(lines[0])
+    except ValueError:
+        return [], True
+    if head.get("partial_predictions") != run_key:
+        return [], True
+    for line in lines[1:]:
+        try:
+            rec = json.loads(line)
+            done.append((Document.from_json(rec["doc"]), float(rec["wall_s"])))
+        except (ValueError, KeyError, TypeError):
+            break   # only the last line can be cut off (the process was killed while writing it)
+    return done, False
+
+
+def predict_resumable(decoder: ConstrainedDecoder, docs: Sequence[Document], task: Task, pred_out: Path,
+                      run_key: dict, progress: bool = False) -> tuple[list[Document], float, int]:
+    """Predict ``docs`` into ``pred_out`` (canonical JSONL, one document a line, in ``docs`` order),
+    surviving a kill: each finished document is appended at once to ``pred_out``.partial (first line:
+    the run's key), and a rerun of the same run continues after the last complete line. Returns the
+    predictions, the decoding seconds summed over all runs, and how many documents were resumed."""
+    pred_out.parent.mkdir(parents=True, exist_ok=True)
+    partial = pred_out.with_name(pred_out.name + ".partial")
+    done, foreign = _read_partial(partial, run_key)
+    if foreign:
+        print(f"biotag: {partial} holds predictions of another run (model, documents or task differ); "
+              f"starting over", file=sys.stderr)
+    by_id = {d.id: (d, t) for d, t in done}
+    todo = [d for d in docs if d.id not in by_id]
+    tmp = partial.with_name(partial.name + ".tmp")   # rewrite without a cut-off tail, then append
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"partial_predictions": run_key}, ensure_ascii=False) + "\n")
+        for d, t in done:
+            f.write(json.dumps({"wall_s": t, "doc": d.to_json()}, ensure_ascii=False) + "\n")
+    os.replace(tmp, partial)
+    with open(partial, "a", encoding="utf-8") as f:
+        for doc in todo:
+            t0 = time.time()
+            (p,) = predict_documents(decoder, [doc], task)
+            t = time.time() - t0
+            by_id[doc.id] = (p, t)
+            f.write(json.dumps({"wall_s": round(t, 4), "doc": p.to_json()}, ensure_ascii=False) + "\n")
+            f.flush()
+            if progress:
+                print(f"\r{len(by_id)}/{len(docs)} documents", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    pred = [by_id[d.id][0] for d in docs]
+    tmp = pred_out.with_name(pred_out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for d in pred:
+            f.write(d.to_jsonl_line() + "\n")
+    os.replace(tmp, pred_out)
+    partial.unlink()
+    return pred, sum(by_id[d.id][1] for d in docs), len(done)
 
 
 def _run(args) -> int:
@@ -100,6 +177,12 @@ def _run(args) -> int:
         gguf = args.gguf
     if args.marker_bias is None:
         args.marker_bias = 0.0
+    if args.bundle:
+        model_id = b.manifest.get("files", {}).get(b.manifest["llm"]["file"], {}).get("sha256", "")
+    else:
+        st = os.stat(gguf)
+        model_id = f"{os.path.abspath(gguf)}:{st.st_size}:{st.st_mtime_ns}"
+    model_id += f" marker_bias={args.marker_bias}"
     llm = load_llama(gguf, n_ctx=2048, n_threads=args.threads)
     table = TokenTable(llama_tokenize_fn(llm), llm.token_bos())
     results = []
@@ -107,7 +190,8 @@ def _run(args) -> int:
         dec = ConstrainedDecoder(LlamaBackend(llm), table, speculative=True, marker_bias=args.marker_bias)
         pred_out = Path(args.pred_dir) / f"{corpus}.{args.split}.jsonl" if args.pred_dir else None
         r = evaluate_on_corpus(dec, corpus, args.split, args.data_dir, args.sample, args.seed, fmt,
-                               progress=not args.json and sys.stderr.isatty(), pred_out=pred_out)
+                               progress=not args.json and sys.stderr.isatty(), pred_out=pred_out,
+                               model_id=model_id)
         results.append(r)
         if not args.json:
             m = r["micro"]
@@ -129,7 +213,8 @@ def add_cli(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int)
-    p.add_argument("--pred-dir", help="write the predictions as JSONL here")
+    p.add_argument("--pred-dir", help="write the predictions as JSONL here (CORPUS.SPLIT.jsonl); a run "
+                   "that is stopped and started again with the same arguments continues where it stopped")
     p.add_argument("--marker-bias", type=float, default=None,
                    help="log-odds added to marker logits (default: the bundle's, else 0)")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,84 @@
+"""`biotag eval-model --pred-dir`: predictions survive a kill, and a rerun continues where it stopped
+with exactly the predictions an uninterrupted run gives."""
+import json
+
+import pytest
+
+from biotag.runtime.decoding import ConstrainedDecoder
+from biotag.runtime.document import Document, Entity
+from biotag.runtime.model_eval import predict_resumable
+from biotag.runtime.prompting import Task
+from test_decoding import TABLE, HashBackend
+
+TASK = Task("ncbi-disease", ("Disease",), "S")
+TEXTS = ["The patient has fever and cough .", "BRCA1 mutations cause breast cancer .",
+         "No disease here at all .", "Aspirin - induced asthma was seen .", "腹 痛 three days ."]
+DOCS = [Document(f"d{i}", t, [Entity(0, 3, "Disease", t[:3])], "en") for i, t in enumerate(TEXTS)]
+KEY = {"corpus": "ncbi-disease", "split": "dev", "model": "m1"}
+
+
+class Killed(Exception):
+    pass
+
+
+class CountingBackend(HashBackend):
+    """HashBackend that counts the documents it starts and can be 'killed' at the k-th one."""
+
+    def __init__(self, kill_at=None):
+        super().__init__(marker_rate=0.5)
+        self.docs_started = 0
+        self.kill_at = kill_at
+
+    def reset(self):
+        self.docs_started += 1
+        if self.kill_at is not None and self.docs_started > self.kill_at:
+            raise Killed()
+        super().reset()
+
+
+def decoder(backend):
+    return ConstrainedDecoder(backend, TABLE, speculative=True)
+
+
+def spans(docs):
+    return [(d.id, [(e.start, e.end, e.type) for e in d.sorted_entities()]) for d in docs]
+
+
+def test_resume_after_kill_gives_the_uninterrupted_predictions(tmp_path):
+    full, _, resumed = predict_resumable(decoder(CountingBackend()), DOCS, TASK, tmp_path / "a.jsonl", KEY)
+    assert resumed == 0
+    assert any(d.entities for d in full)   # the toy backend does insert markers
+
+    out = tmp_path / "b" / "ncbi-disease.dev.jsonl"
+    with pytest.raises(Killed):
+        predict_resumable(decoder(CountingBackend(kill_at=3)), DOCS, TASK, out, KEY)
+    assert not out.exists()                # no final file until every document is done
+    partial = out.with_name(out.name + ".partial")
+    assert len(partial.read_text(encoding="utf-8").splitlines()) == 1 + 3
+    # a kill while writing leaves a cut-off last line: it is dropped and that document redone
+    with open(partial, "a", encoding="utf-8") as f:
+        f.write('{"wall_s": 0.1, "doc": {"id": "d3", "te')
+
+    again = CountingBackend()
+    pred, wall, resumed = predict_resumable(decoder(again), DOCS, TASK, out, KEY)
+    assert resumed == 3
+    assert 0 < again.docs_started <= 2 * len(DOCS[3:])   # only d3 and d4 were decoded again
+    assert spans(pred) == spans(full)
+    assert wall >= 0
+    assert not partial.exists()
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["id"] for x in lines] == [d.id for d in DOCS]
+    assert spans([Document.from_json(json.loads(x)) for x in lines]) == spans(full)
+
+
+def test_partial_file_of_another_run_is_not_reused(tmp_path, capsys):
+    out = tmp_path / "ncbi-disease.dev.jsonl"
+    with pytest.raises(Killed):
+        predict_resumable(decoder(CountingBackend(kill_at=2)), DOCS, TASK, out, KEY)
+    other = dict(KEY, model="m2")
+    b = CountingBackend()
+    pred, _, resumed = predict_resumable(decoder(b), DOCS, TASK, out, other)
+    assert resumed == 0 and b.docs_started >= len(DOCS)
+    assert "another run" in capsys.readouterr().err
+    full, _, _ = predict_resumable(decoder(CountingBackend()), DOCS, TASK, tmp_path / "x.jsonl", other)
+    assert spans(pred) == spans(full)
