@@ -97,13 +97,20 @@ ENGLISH = ("ncbi-disease", "bc5cdr", "genia")
 
 def paired_table(rows: list[tuple[str, str, str, Path]], baseline: Path, corpora: tuple[str, ...],
                  split: str = "dev", rounds: int = 1000, data_dir=None,
-                 skip=lambda label, corpus: False) -> tuple[list[str], dict[str, int]]:
+                 skip=lambda label, corpus: False, scores=None) -> tuple[list[str], dict[str, int]]:
     """One markdown row per (label, what differs, budget, prediction folder): F1 per corpus and, for
     rows other than the baseline folder, the difference from it with a 95% paired-bootstrap
     interval over the same documents (``<folder>/CORPUS.SPLIT.jsonl`` as ``biotag eval-model
-    --pred-dir`` writes). Returns the table and the number of documents per corpus."""
-    from biotag.runtime.evaluate import paired_bootstrap
+    --pred-dir`` writes). Returns the table and the number of documents per corpus.
+
+    Where predictions were not kept, ``scores(folder, corpus)`` may give the (F1, documents) measured
+    then (from its ``biotag eval-model --json`` file). Then no paired interval can be computed: a row with
+    predictions shows its difference from the baseline's F1 and the 95% bootstrap interval of its
+    own F1 ("own [lo, hi]"); a row with a score only shows the difference alone."""
+    from biotag.runtime.evaluate import evaluate, paired_bootstrap
     from biotag.runtime.selector_eval import gold_docs, load_pred_file
+
+    scores = scores or (lambda folder, corpus: None)
 
     def preds(folder: Path, corpus: str):
         f = folder / f"{corpus}.{split}.jsonl"
@@ -111,30 +118,50 @@ def paired_table(rows: list[tuple[str, str, str, Path]], baseline: Path, corpora
 
     head = ["row", "what differs", "budget"] + list(corpora) + ["mean of the English sets"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    base = {}   # corpus -> (gold, baseline predictions), read once for all rows
+    golds: dict[tuple, list] = {}   # document ids -> gold documents, read once for all rows
+    base, sizes = {}, {}            # corpus -> baseline predictions (or None), its F1
+
+    def gold_for(c, docs):
+        key = (c, tuple(d.id for d in docs))
+        if key not in golds:
+            golds[key] = gold_docs(c, split, list(key[1]), data_dir)
+        sizes[c] = len(key[1])
+        return golds[key]
+
     for c in corpora:
         pa = preds(baseline, c)
         if pa is not None:
-            base[c] = (gold_docs(c, split, [d.id for d in pa], data_dir), pa)
+            base[c] = (pa, evaluate(gold_for(c, pa), pa)["micro"]["f1"])
+        elif scores(baseline, c) is not None:
+            f1, sizes[c] = scores(baseline, c)
+            base[c] = (None, f1)
     for label, what, budget, folder in rows:
         cells, f1s = [label, what, budget], []
+        is_base = Path(folder).resolve() == Path(baseline).resolve()
         for c in corpora:
             pb = preds(folder, c)
-            if pb is None or c not in base or skip(label, c):
+            if c not in base or skip(label, c) or (pb is None and scores(folder, c) is None):
                 cells.append("–")
                 continue
-            gold, pa = base[c]
-            r = paired_bootstrap(gold, pa, pb, rounds=rounds, seed=0)
-            if Path(folder).resolve() == Path(baseline).resolve():
-                cells.append(f"{r['f1_b']:.2f}")
-            else:
-                cells.append(f"{r['f1_b']:.2f} ({r['delta']:+.2f} [{r['low']:+.1f}, {r['high']:+.1f}])")
+            pa, f1_a = base[c]
+            if pb is None:           # a score only (its predictions were not kept)
+                f1_b = scores(folder, c)[0]
+                cells.append(f"{f1_b:.2f}" if is_base else f"{f1_b:.2f} ({f1_b - f1_a:+.2f})")
+            elif pa is not None:     # both predictions: paired bootstrap
+                r = paired_bootstrap(gold_for(c, pa), pa, pb, rounds=rounds, seed=0)
+                f1_b = r["f1_b"]
+                cells.append(f"{f1_b:.2f}" if is_base else
+                             f"{f1_b:.2f} ({r['delta']:+.2f} [{r['low']:+.1f}, {r['high']:+.1f}])")
+            else:                    # this row's predictions against the baseline's score
+                e = evaluate(gold_for(c, pb), pb, bootstrap=rounds, seed=0)
+                f1_b, bs = e["micro"]["f1"], e["bootstrap"]
+                cells.append(f"{f1_b:.2f} ({f1_b - f1_a:+.2f}; own [{bs['f1_low']:.1f}, {bs['f1_high']:.1f}])")
             if c in ENGLISH:
-                f1s.append(r["f1_b"])
+                f1s.append(f1_b)
         english = [c for c in corpora if c in ENGLISH]
         cells.append(f"{sum(f1s) / len(f1s):.2f}" if english and len(f1s) == len(english) else "–")
         out.append("| " + " | ".join(cells) + " |")
-    return out, {c: len(gold) for c, (gold, _) in base.items()}
+    return out, sizes
 
 
 def _bracket_note(rounds: int) -> str:
@@ -143,22 +170,44 @@ def _bracket_note(rounds: int) -> str:
             f"cannot tell from noise.")
 
 
+def _summary_f1(folder: Path, corpus: str, split: str = "dev"):
+    """F1 of a row whose predictions were not kept: for the prediction folder ``<runs>/<row>/pred``,
+    the ``biotag eval-model --json`` file ``<runs>/<row>-SPLIT-CORPUS.json``."""
+    f = folder.parent.parent / f"{folder.parent.name}-{split}-{corpus}.json"
+    if not f.exists():
+        return None
+    r = json.loads(f.read_text(encoding="utf-8"))[0]
+    return r["micro"]["f1"], r.get("run", {}).get("documents")
+
+
 def ablation_section(runs: Path, corpora: tuple[str, ...] = ("ncbi-disease", "genia", "bc5cdr"),
                      baseline: str = "s-full", rounds: int = 1000, data_dir=None) -> list[str]:
-    """The ablation table: dev F1 of each row (``runs/<row>/pred``) against the baseline row."""
-    rows = []
+    """The ablation table: dev F1 of each row (``runs/<row>/pred``, else the score in
+    ``runs/<row>-dev-CORPUS.json``) against the baseline row."""
+    rows, kept = [], set()
     for r in ABLATION_ROWS:
         cfg_file = runs / r / "artifact" / "config.json"
         if cfg_file.exists():
             cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
             rows.append((r, ABLATION_ROWS[r], f"{cfg.get('steps')} steps ({cfg.get('wall_s', 0) / 60:.0f} min)",
                          runs / r / "pred"))
+            if (runs / r / "pred").is_dir():
+                kept.add(r)
     table, sizes = paired_table(rows, runs / baseline / "pred", corpora, "dev", rounds, data_dir,
-                                skip=lambda label, c: label == "s-english" and c not in ENGLISH)
+                                skip=lambda label, c: label == "s-english" and c not in ENGLISH,
+                                scores=_summary_f1)
+    note = _bracket_note(rounds)
+    if baseline not in kept:
+        note = (f"The baseline's predictions were not kept (only its scores), so no paired interval can be "
+                f"computed: in brackets, a row's difference from the baseline's F1 and, where the row's "
+                f"predictions are kept, the 95% bootstrap interval of the row's own F1 over those documents "
+                f"({rounds} resamples; 'own [lo, hi]'). A baseline F1 outside that interval is a difference "
+                f"larger than this row's sampling noise; this ignores the baseline's own noise, so it is a "
+                f"rougher test than a paired one.")
     return ["### Ablations (dev samples, small budget)", "",
             "Each row is a separate run of the default recipe at the budget shown (models/configs/ablation/), "
             "exported to GGUF Q4_K_M and decoded with marker bias 2, scored on seeded dev samples "
-            f"(seed 1; documents: {', '.join(f'{c} {n}' for c, n in sizes.items())}). {_bracket_note(rounds)}",
+            f"(seed 1; documents: {', '.join(f'{c} {n}' for c, n in sizes.items())}). {note}",
             ""] + table + [""]
 
 

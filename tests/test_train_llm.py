@@ -229,3 +229,36 @@ def test_ablation_table_scores_rows_against_the_baseline(tmp_path):
     f1 = float(nodict.split("|")[4].split("(")[0])
     assert f1 < 100.0 and f"({f1 - 100:+.2f} [" in nodict
     assert not any(x.startswith("| p-full") for x in lines)  # rows without a run are left out
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not (_shared_data() / "ncbi-disease").is_dir(), reason="needs ../shared/data/ncbi-disease")
+def test_ablation_table_against_a_baseline_whose_predictions_were_lost(tmp_path):
+    """Only the baseline's eval JSON is left: rows with predictions show their difference from its F1
+    and their own bootstrap interval; a row with a score only shows the difference."""
+    import json
+
+    from biotag.models.model_card import ablation_section
+    from biotag.runtime.corpora import load
+    from biotag.runtime.selector_eval import gold_docs
+
+    ids = [d.id for d in load("ncbi-disease", "dev")[:40]]
+    gold = gold_docs("ncbi-disease", "dev", ids)
+    half = [d if i % 2 else d.copy([]) for i, d in enumerate(gold)]
+    for row in ("s-full", "p-full", "s-nodict"):
+        (tmp_path / row / "artifact").mkdir(parents=True)
+        (tmp_path / row / "artifact" / "config.json").write_text(json.dumps({"steps": 300, "wall_s": 3600}))
+    (tmp_path / "s-full-dev-ncbi-disease.json").write_text(json.dumps([{"micro": {"f1": 80.0}, "run": {"documents": 40}}]))
+    (tmp_path / "p-full-dev-ncbi-disease.json").write_text(json.dumps([{"micro": {"f1": 12.5}}]))
+    (tmp_path / "s-nodict" / "pred").mkdir()
+    (tmp_path / "s-nodict" / "pred" / "ncbi-disease.dev.jsonl").write_text(
+        "".join(json.dumps(d.to_json()) + "\n" for d in half), encoding="utf-8")
+    lines = ablation_section(tmp_path, corpora=("ncbi-disease",), rounds=200)
+    cells = {x.split("|")[1].strip(): x.split("|")[4].strip() for x in lines if x.startswith("| ")}
+    assert cells["s-full"] == "80.00"
+    assert cells["p-full"] == "12.50 (-67.50)"
+    f1 = float(cells["s-nodict"].split()[0])
+    assert 0 < f1 < 100 and cells["s-nodict"].startswith(f"{f1:.2f} ({f1 - 80:+.2f}; own [")
+    lo, hi = (float(x) for x in cells["s-nodict"].split("own [")[1].rstrip("])").split(", "))
+    assert lo <= f1 <= hi and lo < hi
+    assert "predictions were not kept" in "\n".join(lines) and "ncbi-disease 40" in "\n".join(lines)
