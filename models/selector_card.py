@@ -21,6 +21,23 @@ def _load(p):
     return json.loads(Path(p).read_text(encoding="utf-8")) if p else None
 
 
+def merge_evals(evals: list[dict]) -> dict | None:
+    """One ``eval-selector --json`` result from several runs on different corpora (a later run's
+    corpus replaces an earlier one's): candidates and scoring time add up, mean/worst are recomputed."""
+    evals = [e for e in evals if e]
+    if len(evals) <= 1:
+        return evals[0] if evals else None
+    by_corpus = {r["corpus"]: r for e in evals for r in e["corpora"]}
+    out = dict(evals[-1], corpora=[by_corpus[c] for c in sorted(by_corpus)])
+    out["candidates"] = sum(e["candidates"] for e in evals)
+    out["scoring_s"] = round(sum(e["scoring_s"] for e in evals), 1)
+    out["ms_per_candidate"] = round(1000 * out["scoring_s"] / max(out["candidates"], 1), 2)
+    deltas = [r["delta_f1"] for r in out["corpora"]]
+    out["mean_delta_f1"] = round(sum(deltas) / len(deltas), 2)
+    out["worst_delta_f1"] = round(min(deltas), 2)
+    return out
+
+
 def _e2e_table(title: str, int8: dict, fp32: dict | None) -> list[str]:
     fp = {r["corpus"]: r for r in (fp32 or {}).get("corpora", [])}
     lines = [f"### {title}", "",
@@ -167,8 +184,9 @@ def main(argv=None) -> int:
     p.add_argument("--ablation-e2e", nargs="+", metavar="LABEL=DEV.json,TEST.json",
                    help="eval-selector --json outputs of ablation runs (dev tuned, test)")
     p.add_argument("--test-note", default="", help="one sentence on the test samples")
-    p.add_argument("--full-int8", help="eval-selector --json on complete test splits (int8)")
-    p.add_argument("--full-fp32", help="the same with the fp32 ONNX")
+    p.add_argument("--full-int8", nargs="+", help="eval-selector --json on complete test splits (int8; "
+                   "several runs on different corpora are merged)")
+    p.add_argument("--full-fp32", nargs="+", help="the same with the fp32 ONNX")
     a = p.parse_args(argv)
     e2e = None
     if a.ablation_e2e:
@@ -179,7 +197,8 @@ def main(argv=None) -> int:
             e2e.append((label, _load(dev), _load(test)))
     out = write(a.out_dir, _load(a.metrics), _load(a.thresholds), _load(a.test_int8), _load(a.test_fp32),
                 _load(a.dev_int8), _load(a.ablation), [_load(c) for c in a.cv or []], e2e, a.test_note,
-                _load(a.full_int8), _load(a.full_fp32))
+                merge_evals([_load(f) for f in a.full_int8 or []]),
+                merge_evals([_load(f) for f in a.full_fp32 or []]))
     print(out)
     return 0
 

@@ -195,3 +195,22 @@ def test_runtime_config_records_the_fusion(tmp_path):
     geo = json.loads(write_runtime_config(onnx, {"thresholds": {"*": 0.0}, "fusion": "geometric"})
                      .read_text(encoding="utf-8"))
     assert geo["fusion"] == "geometric" and "geometric mean" in geo["threshold_rule"]
+
+
+def test_selector_card_merges_runs_on_different_corpora():
+    from biotag.models.selector_card import merge_evals
+
+    def run(corpora, cands, secs):
+        return {"candidates": cands, "scoring_s": secs, "ms_per_candidate": 1000 * secs / cands,
+                "corpora": [{"corpus": c, "delta_f1": d} for c, d in corpora],
+                "mean_delta_f1": sum(d for _, d in corpora) / len(corpora),
+                "worst_delta_f1": min(d for _, d in corpora)}
+
+    old = run([("genia", 4.5), ("s800", 3.0), ("bc5cdr", 9.9)], 1000, 3.0)
+    new = run([("bc5cdr", 2.0), ("cmeee", -0.5)], 3000, 6.0)
+    m = merge_evals([old, new])
+    assert [r["corpus"] for r in m["corpora"]] == ["bc5cdr", "cmeee", "genia", "s800"]
+    assert next(r for r in m["corpora"] if r["corpus"] == "bc5cdr")["delta_f1"] == 2.0  # the later run wins
+    assert m["candidates"] == 4000 and m["ms_per_candidate"] == 2.25
+    assert m["mean_delta_f1"] == 2.25 and m["worst_delta_f1"] == -0.5
+    assert merge_evals([old]) is old and merge_evals([]) is None
