@@ -75,7 +75,8 @@ def evaluate_on_corpus(decoder: ConstrainedDecoder, corpus: str, split: str, dat
     task = Task.for_corpus(task_name or corpus.replace("-pubtator", ""), fmt)
     resumed = 0
     if pred_out:
-        run_key = {"corpus": corpus, "split": split, "task": task.name, "format": fmt,
+        run_key = {"corpus": corpus, "split": split, "task": task.dataset, "types": list(task.types),
+                   "format": fmt,
                    "model": model_id, "documents": _ids_digest(docs)}
         pred, wall, resumed = predict_resumable(decoder, docs, task, Path(pred_out), run_key, progress)
     else:

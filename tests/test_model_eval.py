@@ -82,3 +82,27 @@ def test_partial_file_of_another_run_is_not_reused(tmp_path, capsys):
     assert "another run" in capsys.readouterr().err
     full, _, _ = predict_resumable(decoder(CountingBackend()), DOCS, TASK, tmp_path / "x.jsonl", other)
     assert spans(pred) == spans(full)
+
+
+def test_evaluate_on_corpus_writes_resumable_predictions(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from biotag.runtime.model_eval import evaluate_on_corpus
+
+    data = tmp_path / "data"
+    (data / "ncbi-disease").mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "fixtures" / "corpora" / "iob.tsv", data / "ncbi-disease" / "dev.tsv")
+    out = tmp_path / "pred" / "ncbi-disease.dev.jsonl"
+    first = evaluate_on_corpus(decoder(CountingBackend()), "ncbi-disease", "dev", data, pred_out=out,
+                               model_id="m1")
+    assert first["run"]["resumed_documents"] == 0 and out.exists()
+    again = evaluate_on_corpus(decoder(CountingBackend()), "ncbi-disease", "dev", data, pred_out=out,
+                               model_id="m1")
+    assert again["micro"] == first["micro"]   # the final file is not a partial one: all decoded anew
+    with pytest.raises(Killed):
+        evaluate_on_corpus(decoder(CountingBackend(kill_at=1)), "ncbi-disease", "dev", data, pred_out=out,
+                           model_id="m1")
+    resumed = evaluate_on_corpus(decoder(CountingBackend()), "ncbi-disease", "dev", data, pred_out=out,
+                                 model_id="m1")
+    assert resumed["run"]["resumed_documents"] == 1 and resumed["micro"] == first["micro"]
