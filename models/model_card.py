@@ -132,20 +132,21 @@ def paired_table(rows: list[tuple[str, str, str, Path]], baseline: Path, corpora
         pa = preds(baseline, c)
         if pa is not None:
             base[c] = (pa, evaluate(gold_for(c, pa), pa)["micro"]["f1"])
-        elif scores(baseline, c) is not None:
-            f1, sizes[c] = scores(baseline, c)
+        elif (sa := scores(baseline, c)) is not None:
+            f1, sizes[c] = sa
             base[c] = (None, f1)
     for label, what, budget, folder in rows:
         cells, f1s = [label, what, budget], []
         is_base = Path(folder).resolve() == Path(baseline).resolve()
         for c in corpora:
             pb = preds(folder, c)
-            if c not in base or skip(label, c) or (pb is None and scores(folder, c) is None):
+            sb = scores(folder, c) if pb is None else None
+            if c not in base or skip(label, c) or (pb is None and sb is None):
                 cells.append("–")
                 continue
             pa, f1_a = base[c]
             if pb is None:           # a score only (its predictions were not kept)
-                f1_b = scores(folder, c)[0]
+                f1_b = sb[0]
                 cells.append(f"{f1_b:.2f}" if is_base else f"{f1_b:.2f} ({f1_b - f1_a:+.2f})")
             elif pa is not None:     # both predictions: paired bootstrap
                 r = paired_bootstrap(gold_for(c, pa), pa, pb, rounds=rounds, seed=0)

@@ -131,32 +131,28 @@ def predict_resumable(decoder: ConstrainedDecoder, docs: Sequence[Document], tas
     if foreign:
         print(f"biotag: {partial} holds predictions of another run (model, documents or task differ); "
               f"starting over", file=sys.stderr)
+    from tqdm import tqdm
+
+    from .textio import atomic_write_text
+
+    def record(d: Document, t: float) -> str:
+        return json.dumps({"wall_s": round(t, 4), "doc": d.to_json()}, ensure_ascii=False) + "\n"
+
     by_id = {d.id: (d, t) for d, t in done}
     todo = [d for d in docs if d.id not in by_id]
-    tmp = partial.with_name(partial.name + ".tmp")   # rewrite without a cut-off tail, then append
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"partial_predictions": run_key}, ensure_ascii=False) + "\n")
-        for d, t in done:
-            f.write(json.dumps({"wall_s": t, "doc": d.to_json()}, ensure_ascii=False) + "\n")
-    os.replace(tmp, partial)
+    # rewrite without a cut-off tail, then append
+    atomic_write_text(partial, json.dumps({"partial_predictions": run_key}, ensure_ascii=False) + "\n"
+                      + "".join(record(d, t) for d, t in done))
     with open(partial, "a", encoding="utf-8") as f:
-        for doc in todo:
+        for doc in tqdm(todo, disable=not progress, file=sys.stderr, unit="doc", initial=len(done),
+                        total=len(docs)):
             t0 = time.time()
             (p,) = predict_documents(decoder, [doc], task)
-            t = time.time() - t0
-            by_id[doc.id] = (p, t)
-            f.write(json.dumps({"wall_s": round(t, 4), "doc": p.to_json()}, ensure_ascii=False) + "\n")
+            by_id[doc.id] = (p, time.time() - t0)
+            f.write(record(*by_id[doc.id]))
             f.flush()
-            if progress:
-                print(f"\r{len(by_id)}/{len(docs)} documents", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
     pred = [by_id[d.id][0] for d in docs]
-    tmp = pred_out.with_name(pred_out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for d in pred:
-            f.write(d.to_jsonl_line() + "\n")
-    os.replace(tmp, pred_out)
+    atomic_write_text(pred_out, "".join(d.to_jsonl_line() + "\n" for d in pred))
     partial.unlink()
     return pred, sum(by_id[d.id][1] for d in docs), len(done)
 
