@@ -161,3 +161,34 @@ def dictionary_examples(gaz: dict[str, dict[str, int]], types_by_lang: dict[str,
 
 def load_config(path: str | Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def adjacency_table(corpora_names: Sequence[str], data_dir=None) -> dict[str, int]:
+    """Per dataset, the longest run of adjacent outermost entities in one training sentence
+    (word level, the sentences the model is trained on): runtime.prompting.MAX_ADJACENT."""
+    from biotag.runtime import corpora
+    from biotag.runtime.decoding import longest_adjacent_run
+
+    out = {}
+    for name in corpora_names:
+        task = Task.for_corpus(name)
+        best = 0
+        for src in (["cmeee", "cmeee-flat"] if name == "cmeee" else [name]):
+            for doc in corpora.load(src, "train", data_dir):
+                for ex in doc_examples(doc, task):
+                    best = max(best, longest_adjacent_run(ex.spans))
+        out[name] = best
+    return out
+
+
+if __name__ == "__main__":   # python -m biotag.models.llm_data adjacency [CORPUS ...]
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m biotag.models.llm_data")
+    ap.add_argument("what", choices=["adjacency"])
+    ap.add_argument("corpora", nargs="*")
+    ap.add_argument("--data-dir")
+    a = ap.parse_args()
+    from biotag.runtime.prompting import MAX_ADJACENT
+
+    print(json.dumps(adjacency_table(a.corpora or list(MAX_ADJACENT), a.data_dir)))

@@ -14,7 +14,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .codec import FORMAT_S, MAX_DEPTH, Span
-from .prompting import Task, TokenTable
+from .prompting import Task, TokenTable, max_adjacent_run
 
 
 class Backend(Protocol):
@@ -34,15 +34,16 @@ class DecodeStats:
     calls: int = 0
     tokens_fed: int = 0
     markers: int = 0
+    guard_blocks: int = 0   # decision points where the adjacency guard removed the open markers
 
 
 def marker_choices(table: TokenTable, types: Sequence[str], fmt: str, at_end: bool, depth: int,
-                   just_opened: bool) -> list[tuple[int, str, str | None]]:
+                   just_opened: bool, can_open: bool = True) -> list[tuple[int, str, str | None]]:
     """Markers allowed at a decision point: (token id, "open"/"close", type)."""
     out = []
     if depth and not just_opened:
         out.append((table.close_id, "close", None))
-    if not at_end and depth < MAX_DEPTH:
+    if not at_end and depth < MAX_DEPTH and can_open:
         if fmt == FORMAT_S:
             out.extend((table.opener_id(t), "open", t) for t in types)
         else:
@@ -62,6 +63,8 @@ class _State:
     stack: list = field(default_factory=list)   # (type, start word, p(open))
     just_opened: bool = False
     spans: list = field(default_factory=list)
+    top_end: int = -1   # word index where the last outermost span closed
+    run: int = 0        # outermost spans in a row, each starting where the previous one ended
 
 
 class ConstrainedDecoder:
@@ -69,8 +72,11 @@ class ConstrainedDecoder:
 
     def __init__(self, backend: Backend, table: TokenTable, speculative: bool = True,
                  one_token_per_call: bool = False, marker_bias: float = 0.0,
-                 draft_words: int | None = None):
+                 draft_words: int | None = None, adjacency_guard: bool = True):
         self.backend = backend
+        # cap runs of adjacent outermost spans at what the training data has (see decode); off only
+        # to measure what the guard changes
+        self.adjacency_guard = adjacency_guard
         # added to every marker's logit before the greedy choice (a log-odds shift toward tagging,
         # tuned on dev sets; confidences are still computed from the unshifted logits)
         self.marker_bias = float(marker_bias)
@@ -82,6 +88,8 @@ class ConstrainedDecoder:
         self.draft_words = draft_words
         self.stats = DecodeStats()
         self.scores: dict[Span, float] = {}   # confidence of each span of the last decode
+        self.max_adjacent: int | None = None  # of the current decode (see decode)
+        self._blocked_at: set[int] = set()
 
     def _choose(self, scores) -> int:
         if self.marker_bias and len(scores) > 1:
@@ -90,7 +98,12 @@ class ConstrainedDecoder:
         return int(np.argmax(scores))
 
     def _cands(self, st: _State, words, types, fmt):
-        marks = marker_choices(self.table, types, fmt, st.i >= len(words), len(st.stack), st.just_opened)
+        can_open = not (self.max_adjacent is not None and not st.stack and st.top_end == st.i
+                        and st.run >= self.max_adjacent and st.i < len(words))
+        if not can_open:
+            self._blocked_at.add(st.i)
+        marks = marker_choices(self.table, types, fmt, st.i >= len(words), len(st.stack), st.just_opened,
+                               can_open)
         first = self.table.word_ids(words[st.i])[0] if st.i < len(words) else None
         return first, marks
 
@@ -112,10 +125,15 @@ class ConstrainedDecoder:
         return self.backend.append(tokens, queries)
 
     def decode(self, prompt_ids: Sequence[int], words: Sequence[str], types: Sequence[str],
-               fmt: str = FORMAT_S, pass_type: str | None = None) -> list[Span]:
+               fmt: str = FORMAT_S, pass_type: str | None = None, max_adjacent: int | None = None) -> list[Span]:
+        """``max_adjacent``: at most this many outermost spans in a row with no untagged word between
+        them (a greedy decoder can fall into a loop that tags every following word; the training data
+        bounds how many such spans a sentence really has, see prompting.MAX_ADJACENT)."""
         st = _State()
         n = len(words)
         self.scores = {}
+        self.max_adjacent = max_adjacent if self.adjacency_guard else None
+        self._blocked_at: set[int] = set()
         self.backend.reset()
         if n == 0:
             return []
@@ -135,6 +153,9 @@ class ConstrainedDecoder:
                     st.spans.append(sp)
                     self.scores[sp] = max(self.scores.get(sp, 0.0), p0 * p)
                     st.just_opened = False
+                    if not st.stack:   # an outermost span closed
+                        st.run = st.run + 1 if st.top_end == start else 1
+                        st.top_end = st.i
                 else:
                     st.stack.append((t, st.i, p))
                     st.just_opened = True
@@ -157,7 +178,7 @@ class ConstrainedDecoder:
             draft: list[int] = list(lead)
             queries: dict[int, list[int]] = {0: self._ids(f2, m2)} if lead else {}
             ends: list[tuple[int, int]] = []   # (word index j, draft position of its last token)
-            probe = _State(st.i, st.stack, False)
+            probe = _State(st.i, st.stack, False, top_end=st.top_end, run=st.run)
             last = n if self.draft_words is None else min(n, st.i + self.draft_words)
             for j in range(st.i, last):
                 draft.extend(self.table.word_ids(words[j]))
@@ -183,6 +204,7 @@ class ConstrainedDecoder:
                     scores = res[ends[-1][1]]
             st.i = accepted_to + 1
             st.just_opened = False
+        self.stats.guard_blocks += len(self._blocked_at)
         while st.stack:  # the end of the input closes everything still open (forced)
             t0, start, p0 = st.stack.pop()
             sp = Span(start, n, t0 if fmt == FORMAT_S else pass_type)
@@ -191,13 +213,27 @@ class ConstrainedDecoder:
         return sorted(set(st.spans), key=lambda s: (s.start, -s.end, s.type))
 
 
+def longest_adjacent_run(spans: Sequence[Span]) -> int:
+    """The longest run of outermost spans (those inside no other span) in a row, each starting at
+    the word where the previous one ends: what ``max_adjacent`` bounds."""
+    bounds = sorted({(s.start, s.end) for s in spans})
+    outer = [(a, b) for a, b in bounds if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in bounds)]
+    best = run = 0
+    prev_end = None
+    for a, b in outer:
+        run = run + 1 if a == prev_end else 1
+        best, prev_end = max(best, run), b
+    return best
+
+
 def tag_words_scored(decoder: ConstrainedDecoder, task: Task, words: Sequence[str]) -> dict[Span, float]:
     """All passes of a task over one word sequence: span -> confidence (p(open) * p(close))."""
     out: dict[Span, float] = {}
     for types, prefix in task.passes():
         prompt = decoder.table.prompt_ids(task, words, types, prefix)
         decoder.decode(prompt, words, list(types), task.fmt,
-                       pass_type=types[0] if task.fmt != FORMAT_S else None)
+                       pass_type=types[0] if task.fmt != FORMAT_S else None,
+                       max_adjacent=max_adjacent_run(task.dataset))
         for sp, p in decoder.scores.items():
             out[sp] = max(out.get(sp, 0.0), p)
     return out

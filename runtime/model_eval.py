@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Sequence
 
 from .codec import FORMAT_S
-from .decoding import ConstrainedDecoder, tag_words_scored
+from .codec import Span
+from .decoding import ConstrainedDecoder, longest_adjacent_run, tag_words_scored
 from .document import Document, Entity
-from .prompting import Task
+from .errors import InputError
+from .prompting import Task, max_adjacent_run
 from .segment import sentence_spans, windows
-from .words import segment_words
+from .words import char_span_to_words, segment_words
 
 
 def predict_documents(decoder: ConstrainedDecoder, docs: Sequence[Document], task: Task,
@@ -49,6 +51,28 @@ def predict_documents(decoder: ConstrainedDecoder, docs: Sequence[Document], tas
     return out
 
 
+def guard_cannot_change(pred: Document, task: Task, max_words: int = 80) -> bool:
+    """Whether predictions made without the decoder's adjacency guard are exactly what the guard
+    would give: the guard only removes an outermost open right after a run of ``max_adjacent_run``
+    adjacent outermost spans, so an unguarded decode whose output has no longer run in any sentence
+    (and no sentence cut into windows, whose discarded overlaps are not in the output) never met it."""
+    cap = max_adjacent_run(task.dataset)
+    for a, b in sentence_spans(pred):
+        words = segment_words(pred.text[a:b], offset=a)
+        if len(words) > max_words:
+            return False
+        spans = []
+        for e in pred.entities:
+            if a <= e.start and e.end <= b:
+                ws = char_span_to_words(words, e.start, e.end)
+                if ws is None:
+                    return False
+                spans.append(Span(ws[0], ws[1], e.type))
+        if longest_adjacent_run(spans) > cap:
+            return False
+    return True
+
+
 def sample_docs(docs: list[Document], n: int | None, seed: int = 0) -> list[Document]:
     if not n or n >= len(docs):
         return docs
@@ -64,21 +88,32 @@ def gold_for(docs: Sequence[Document], task: Task) -> list[Document]:
 def evaluate_on_corpus(decoder: ConstrainedDecoder, corpus: str, split: str, data_dir=None,
                        sample: int | None = None, seed: int = 0, fmt: str = FORMAT_S,
                        task_name: str | None = None, progress: bool = False, pred_out=None,
-                       model_id: str = "") -> dict:
+                       model_id: str = "", reuse=None) -> dict:
     """Tag a corpus split (or a seeded sample of it) and score it. With ``pred_out`` the predictions
     are written there and the run is resumable (see ``predict_resumable``); ``model_id`` names the
-    model in the resume key so that a rerun with another model starts over."""
+    model in the resume key so that a rerun with another model starts over. ``reuse``: a prediction
+    file of the same model decoded without the adjacency guard; its documents that the guard cannot
+    change (``guard_cannot_change``) are copied instead of decoded (needs ``pred_out``)."""
     from . import corpora
     from .evaluate import evaluate
 
     docs = sample_docs(corpora.load(corpus, split, data_dir), sample, seed)
     task = Task.for_corpus(task_name or corpus.replace("-pubtator", ""), fmt)
-    resumed = 0
+    resumed = reused = 0
+    if reuse and not pred_out:
+        raise ValueError("reuse needs pred_out")
     if pred_out:
         run_key = {"corpus": corpus, "split": split, "task": task.dataset, "types": list(task.types),
-                   "format": fmt,
-                   "model": model_id, "documents": _ids_digest(docs)}
-        pred, wall, resumed = predict_resumable(decoder, docs, task, Path(pred_out), run_key, progress)
+                   "format": fmt, "model": model_id, "documents": _ids_digest(docs),
+                   "max_adjacent": max_adjacent_run(task.dataset) if decoder.adjacency_guard else None}
+        copied = {}
+        if reuse:
+            old = {d.id: d for d in (Document.from_json(json.loads(line)) for line in
+                                     Path(reuse).read_text(encoding="utf-8").splitlines() if line.strip())}
+            copied = {d.id: old[d.id] for d in docs if d.id in old and guard_cannot_change(old[d.id], task)}
+            run_key["reused_from"] = hashlib.sha256(Path(reuse).read_bytes()).hexdigest()[:16]
+            reused = len(copied)
+        pred, wall, resumed = predict_resumable(decoder, docs, task, Path(pred_out), run_key, progress, copied)
     else:
         t0 = time.time()
         pred = predict_documents(decoder, docs, task, progress=progress)
@@ -87,7 +122,10 @@ def evaluate_on_corpus(decoder: ConstrainedDecoder, corpus: str, split: str, dat
     res = evaluate(gold, pred)
     res["run"] = {"corpus": corpus, "split": split, "documents": len(docs), "sample": sample,
                   "seed": seed, "wall_s": round(wall, 1), "calls": decoder.stats.calls,
-                  "tokens_fed": decoder.stats.tokens_fed, "resumed_documents": resumed}
+                  "tokens_fed": decoder.stats.tokens_fed, "resumed_documents": resumed,
+                  "guard_blocks": decoder.stats.guard_blocks, "adjacency_guard": decoder.adjacency_guard}
+    if reuse:
+        res["run"]["reused_documents"] = reused
     return res
 
 
@@ -120,7 +158,8 @@ def _read_partial(path: Path, run_key: dict) -> tuple[list[tuple[Document, float
 
 
 def predict_resumable(decoder: ConstrainedDecoder, docs: Sequence[Document], task: Task, pred_out: Path,
-                      run_key: dict, progress: bool = False) -> tuple[list[Document], float, int]:
+                      run_key: dict, progress: bool = False, copied: dict[str, Document] | None = None
+                      ) -> tuple[list[Document], float, int]:
     """Predict ``docs`` into ``pred_out`` (canonical JSONL, one document a line, in ``docs`` order),
     surviving a kill: each finished document is appended at once to ``pred_out``.partial (first line:
     the run's key), and a rerun of the same run continues after the last complete line. Returns the
@@ -138,7 +177,12 @@ def predict_resumable(decoder: ConstrainedDecoder, docs: Sequence[Document], tas
     def record(d: Document, t: float) -> str:
         return json.dumps({"wall_s": round(t, 4), "doc": d.to_json()}, ensure_ascii=False) + "\n"
 
+    resumed = len(done)
     by_id = {d.id: (d, t) for d, t in done}
+    for i, d in (copied or {}).items():   # predictions known without decoding (0 s)
+        if i not in by_id:
+            done.append((d, 0.0))
+            by_id[i] = (d, 0.0)
     todo = [d for d in docs if d.id not in by_id]
     # rewrite without a cut-off tail, then append
     atomic_write_text(partial, json.dumps({"partial_predictions": run_key}, ensure_ascii=False) + "\n"
@@ -154,7 +198,7 @@ def predict_resumable(decoder: ConstrainedDecoder, docs: Sequence[Document], tas
     pred = [by_id[d.id][0] for d in docs]
     atomic_write_text(pred_out, "".join(d.to_jsonl_line() + "\n" for d in pred))
     partial.unlink()
-    return pred, sum(by_id[d.id][1] for d in docs), len(done)
+    return pred, sum(by_id[d.id][1] for d in docs), resumed
 
 
 def _run(args) -> int:
@@ -174,6 +218,8 @@ def _run(args) -> int:
         gguf = args.gguf
     if args.marker_bias is None:
         args.marker_bias = 0.0
+    if args.reuse and (not args.pred_dir or len(args.corpus) != 1 or args.no_adjacency_guard):
+        raise InputError("--reuse needs --pred-dir, one --corpus and the adjacency guard on")
     if args.bundle:
         model_id = b.manifest.get("files", {}).get(b.manifest["llm"]["file"], {}).get("sha256", "")
     else:
@@ -184,11 +230,12 @@ def _run(args) -> int:
     table = TokenTable(llama_tokenize_fn(llm), llm.token_bos())
     results = []
     for corpus in args.corpus:
-        dec = ConstrainedDecoder(LlamaBackend(llm), table, speculative=True, marker_bias=args.marker_bias)
+        dec = ConstrainedDecoder(LlamaBackend(llm), table, speculative=True, marker_bias=args.marker_bias,
+                                 adjacency_guard=not args.no_adjacency_guard)
         pred_out = Path(args.pred_dir) / f"{corpus}.{args.split}.jsonl" if args.pred_dir else None
         r = evaluate_on_corpus(dec, corpus, args.split, args.data_dir, args.sample, args.seed, fmt,
                                progress=not args.json and sys.stderr.isatty(), pred_out=pred_out,
-                               model_id=model_id)
+                               model_id=model_id, reuse=args.reuse)
         results.append(r)
         if not args.json:
             m = r["micro"]
@@ -214,5 +261,10 @@ def add_cli(sub) -> None:
                    "that is stopped and started again with the same arguments continues where it stopped")
     p.add_argument("--marker-bias", type=float, default=None,
                    help="log-odds added to marker logits (default: the bundle's, else 0)")
+    p.add_argument("--no-adjacency-guard", action="store_true",
+                   help="decode without the cap on adjacent entities (to measure what the guard changes)")
+    p.add_argument("--reuse", metavar="OLD.jsonl",
+                   help="predictions of the same model decoded without the adjacency guard (needs "
+                   "--pred-dir and one corpus): documents the guard cannot change are copied, not decoded")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

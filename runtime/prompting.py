@@ -32,6 +32,22 @@ DATASETS: dict[str, tuple[str, str]] = {
     "dictionary-zh": ("dictionary", "zh"),
 }
 
+# the longest run of outermost entities in a row, each starting at the word where the previous one
+# ends, in any sentence of the dataset's training split (word-level, as the model sees it). The
+# decoder allows no longer run: a greedy decoder can fall into a loop that tags every word that
+# follows ("[NF-E2] [,] [a] [heterodimeric] ..."). Measured with
+# `python -m biotag.models.llm_data adjacency`; tests/test_decoder_guard.py checks it on the data.
+MAX_ADJACENT: dict[str, int] = {
+    "ncbi-disease": 2, "bc5cdr": 2, "bc2gm": 3, "jnlpba": 3, "genia": 3, "linnaeus": 2, "s800": 2,
+    "cmeee": 8, "cmedqaner": 4, "cehrner": 4, "conll2003": 5,
+}
+
+
+def max_adjacent_run(dataset: str) -> int:
+    """The decoder's cap on adjacent outermost spans for a dataset's instruction (an unknown
+    dataset gets the largest cap of any training set)."""
+    return MAX_ADJACENT.get(dataset, max(MAX_ADJACENT.values()))
+
 
 def render_word(word: str) -> str:
     """The text piece a word contributes to the model's input."""
