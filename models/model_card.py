@@ -212,9 +212,49 @@ def ablation_section(runs: Path, corpora: tuple[str, ...] = ("ncbi-disease", "ge
             ""] + table + [""]
 
 
+COMPLETE_ORDER = ("ncbi-disease", "bc5cdr", "bc2gm", "jnlpba", "genia", "linnaeus", "s800", "cmeee",
+                  "cmedqaner", "cehrner")
+
+
+def complete_section(eval_dir: Path) -> list[str]:
+    """Table of the complete test splits: ``eval_dir/testfull-C.json`` decoded with the adjacency
+    guard, next to ``eval_dir/noguard/testfull-C.json`` (the same model decoded before the guard)."""
+    def load(f: Path):
+        return json.loads(f.read_text(encoding="utf-8"))[0] if f.is_file() else None
+
+    lines = ["| corpus | documents | P | R | F1 | F1 without the guard | nested-gold recall | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
+    per_type = []
+    for c in COMPLETE_ORDER:
+        new, old = load(eval_dir / f"testfull-{c}.json"), load(eval_dir / "noguard" / f"testfull-{c}.json")
+        if new and not new["run"].get("adjacency_guard"):
+            new, old = None, new
+        if not (new or old):
+            continue
+        r = new or old
+        m, run = r["micro"], r["run"]
+        n = r.get("nested", {}).get("gold_nested", {})
+        nested = f"{n.get('recall', 0):.1f} ({n.get('correct', 0)}/{n.get('count', 0)})" if n.get("count") else "–"
+        wall = f"{run['wall_s']}" + (f" ({run['reused_documents']} documents copied)" if run.get("reused_documents") else "")
+        if new:
+            before = f"{old['micro']['f1']:.2f} ({m['f1'] - old['micro']['f1']:+.2f})" if old else "–"
+            lines.append(f"| {c} | {run['documents']} | {m['precision']:.2f} | {m['recall']:.2f} | **{m['f1']:.2f}** | "
+                         f"{before} | {nested} | {wall} |")
+        else:
+            lines.append(f"| {c} | {run['documents']} | – | – | – | {m['f1']:.2f} (P {m['precision']:.2f}, "
+                         f"R {m['recall']:.2f}) | {nested} | {wall} |")
+        if c in PER_TYPE and r.get("per_type"):
+            per_type.append(f"Per type, {c} test{'' if new else ' (without the guard)'}: " + "; ".join(
+                f"{t} P {v['precision']:.1f} R {v['recall']:.1f} F1 {v['f1']:.1f} (n={v['gold']})"
+                for t, v in sorted(r["per_type"].items())))
+    return lines + [""] + [x for t in per_type for x in (t, "")]
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["ablation"]:
         print("\n".join(ablation_section(Path(sys.argv[2]))))
+    elif sys.argv[1:2] == ["complete"]:   # complete EVAL_DIR: the complete test splits table
+        print("\n".join(complete_section(Path(sys.argv[2]))))
     elif sys.argv[1:2] == ["compare"]:   # compare BASE_DIR LABEL=DIR ...: prediction folders on dev
         base = Path(sys.argv[2])
         rows = [(x.split("=", 1)[0], "", "", Path(x.split("=", 1)[1])) for x in sys.argv[3:]]

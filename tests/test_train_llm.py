@@ -1,5 +1,7 @@
 """Training side of the tagging LLM: example builder, sequences == what the decoder feeds, a tiny
 randomly initialised Gemma-3-shaped model whose loss goes down, and exact resume."""
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -262,3 +264,24 @@ def test_ablation_table_against_a_baseline_whose_predictions_were_lost(tmp_path)
     lo, hi = (float(x) for x in cells["s-nodict"].split("own [")[1].rstrip("])").split(", "))
     assert lo <= f1 <= hi and lo < hi
     assert "predictions were not kept" in "\n".join(lines) and "ncbi-disease 40" in "\n".join(lines)
+
+
+def test_complete_split_table_pairs_guarded_and_unguarded_runs(tmp_path):
+    from biotag.models.model_card import complete_section
+
+    def res(f1, guard=None, **run):
+        r = {"micro": {"precision": f1, "recall": f1, "f1": f1},
+             "run": {"documents": 10, "wall_s": 1.0, **run}}
+        if guard is not None:
+            r["run"]["adjacency_guard"] = guard
+        return [r]
+
+    (tmp_path / "noguard").mkdir()
+    (tmp_path / "testfull-bc5cdr.json").write_text(json.dumps(res(74.5, True, reused_documents=8)))
+    (tmp_path / "noguard" / "testfull-bc5cdr.json").write_text(json.dumps(res(74.0)))
+    (tmp_path / "testfull-genia.json").write_text(json.dumps(res(57.3)))   # before the guard existed
+    lines = complete_section(tmp_path)
+    row = {ln.split(" | ")[0][2:]: ln for ln in lines if ln.startswith("| ") and "---" not in ln}
+    assert "**74.50** | 74.00 (+0.50)" in row["bc5cdr"] and "8 documents copied" in row["bc5cdr"]
+    assert "| – | – | – | 57.30" in row["genia"]
+    assert "ncbi-disease" not in row
