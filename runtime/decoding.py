@@ -65,6 +65,7 @@ class _State:
     spans: list = field(default_factory=list)
     top_end: int = -1   # word index where the last outermost span closed
     run: int = 0        # outermost spans in a row, each starting where the previous one ended
+    stopped: bool = False   # the adjacency guard saw a loop: no new span opens in this pass
 
 
 class ConstrainedDecoder:
@@ -98,9 +99,11 @@ class ConstrainedDecoder:
         return int(np.argmax(scores))
 
     def _cands(self, st: _State, words, types, fmt):
-        can_open = not (self.max_adjacent is not None and not st.stack and st.top_end == st.i
-                        and st.run >= self.max_adjacent and st.i < len(words))
-        if not can_open:
+        if (self.max_adjacent is not None and not st.stack and st.top_end == st.i
+                and st.run >= self.max_adjacent and st.i < len(words)):
+            st.stopped = True   # one more adjacent span than any training sentence has: a loop
+        can_open = not (st.stopped and not st.stack)
+        if not can_open and st.i < len(words):
             self._blocked_at.add(st.i)
         marks = marker_choices(self.table, types, fmt, st.i >= len(words), len(st.stack), st.just_opened,
                                can_open)
@@ -127,8 +130,10 @@ class ConstrainedDecoder:
     def decode(self, prompt_ids: Sequence[int], words: Sequence[str], types: Sequence[str],
                fmt: str = FORMAT_S, pass_type: str | None = None, max_adjacent: int | None = None) -> list[Span]:
         """``max_adjacent``: at most this many outermost spans in a row with no untagged word between
-        them (a greedy decoder can fall into a loop that tags every following word; the training data
-        bounds how many such spans a sentence really has, see prompting.MAX_ADJACENT)."""
+        them. A greedy decoder can fall into a loop that tags every following word; the training data
+        bounds how many such spans a sentence really has (prompting.MAX_ADJACENT), so wanting one more
+        is taken as a loop and no new span opens for the rest of this pass (spans already open still
+        close; a loop that resumed after one untagged word cost a jnlpba sentence 200 markers)."""
         st = _State()
         n = len(words)
         self.scores = {}
@@ -178,7 +183,7 @@ class ConstrainedDecoder:
             draft: list[int] = list(lead)
             queries: dict[int, list[int]] = {0: self._ids(f2, m2)} if lead else {}
             ends: list[tuple[int, int]] = []   # (word index j, draft position of its last token)
-            probe = _State(st.i, st.stack, False, top_end=st.top_end, run=st.run)
+            probe = _State(st.i, st.stack, False, top_end=st.top_end, run=st.run, stopped=st.stopped)
             last = n if self.draft_words is None else min(n, st.i + self.draft_words)
             for j in range(st.i, last):
                 draft.extend(self.table.word_ids(words[j]))
@@ -211,6 +216,11 @@ class ConstrainedDecoder:
             st.spans.append(sp)
             self.scores[sp] = max(self.scores.get(sp, 0.0), p0)
         return sorted(set(st.spans), key=lambda s: (s.start, -s.end, s.type))
+
+
+# what the adjacency guard does (part of eval-model's resume key: predictions of another guard are
+# not resumed)
+GUARD = "adjacent-run cap from the training data; a loop stops the pass"
 
 
 def longest_adjacent_run(spans: Sequence[Span]) -> int:

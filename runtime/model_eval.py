@@ -19,7 +19,7 @@ from typing import Sequence
 
 from .codec import FORMAT_S
 from .codec import Span
-from .decoding import ConstrainedDecoder, longest_adjacent_run, tag_words_scored
+from .decoding import GUARD, ConstrainedDecoder, longest_adjacent_run, tag_words_scored
 from .document import Document, Entity
 from .errors import InputError
 from .prompting import Task, max_adjacent_run
@@ -105,7 +105,8 @@ def evaluate_on_corpus(decoder: ConstrainedDecoder, corpus: str, split: str, dat
     if pred_out:
         run_key = {"corpus": corpus, "split": split, "task": task.dataset, "types": list(task.types),
                    "format": fmt, "model": model_id, "documents": _ids_digest(docs),
-                   "max_adjacent": max_adjacent_run(task.dataset) if decoder.adjacency_guard else None}
+                   "max_adjacent": max_adjacent_run(task.dataset) if decoder.adjacency_guard else None,
+                   "guard": GUARD if decoder.adjacency_guard else None}
         copied = {}
         if reuse:
             old = {d.id: d for d in (Document.from_json(json.loads(line)) for line in
