@@ -148,6 +148,64 @@ def build_model(cfg: dict, table):
     return TaggerLM(base, markers, lcfg.get("r", 16), lcfg.get("alpha", 32), lcfg.get("dropout", 0.05), init)
 
 
+def autocast(cfg: dict):
+    """The forward pass's precision: ``"autocast": "bf16"`` runs it under CPU bfloat16 autocast
+    (LoRA weights, optimizer and loss stay fp32); absent or ``"fp32"``: plain fp32."""
+    import contextlib
+
+    import torch
+
+    mode = cfg.get("autocast", "fp32")
+    if mode == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if mode != "fp32":
+        raise SystemExit(f"config 'autocast': {mode!r} is not one of fp32, bf16")
+    return contextlib.nullcontext()
+
+
+def precision_check(cfg: dict, steps: int, held_out: int = 4) -> dict:
+    """Train ``steps`` steps in fp32 and again in bf16 autocast from the same initial weights on the
+    same batches; report seconds per step, the losses, and each result's loss on ``held_out``
+    batches that these steps did not use (each in its own precision)."""
+    import torch
+
+    from .gemma import token_table
+    from .torch_tagger import collate
+
+    torch.set_num_threads(cfg.get("threads", os.cpu_count() or 2))
+    table = token_table()
+    mix = load_mixture(cfg, table)
+    add_dictionary(cfg, mix)
+    model = build_model(cfg, table)
+    init = {k: v.clone() for k, v in model.trainable_state().items()}
+    max_len = cfg.get("max_len", 320)
+    batches = [collate(batch_at(cfg, s, 0, mix, table, max_len)) for s in range(steps)]
+    held = [collate(batch_at(cfg, cfg["steps"] + 1000 + k, 0, mix, table, max_len)) for k in range(held_out)]
+    out = {"steps": steps, "threads": torch.get_num_threads(), "modes": {}}
+    for mode in ("fp32", "bf16"):
+        c = dict(cfg, autocast=mode)
+        model.load_trainable_state(init)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"])
+        model.train()
+        losses, t0 = [], time.time()
+        for s, batch in enumerate(batches):
+            for g in opt.param_groups:
+                g["lr"] = cfg["lr"] * lr_at(cfg, s)
+            opt.zero_grad(set_to_none=True)
+            with autocast(c):
+                loss, _ = model.loss(batch)
+            loss.backward()
+            opt.step()
+            losses.append(round(loss.item(), 5))
+        sps = (time.time() - t0) / max(1, steps)
+        model.eval()
+        with torch.no_grad(), autocast(c):
+            held_loss = sum(model.loss(b)[0].item() for b in held) / max(1, len(held))
+        out["modes"][mode] = {"s_per_step": round(sps, 2), "losses": losses, "held_out_loss": round(held_loss, 5)}
+        log(f"precision check {mode}: {sps:.2f} s/step, last loss {losses[-1]:.4f}, held-out {held_loss:.4f}")
+    return out
+
+
 def config_hash(cfg: dict) -> str:
     # how often it logs/checkpoints and how many CPU threads it uses do not define the run
     keep = {k: v for k, v in cfg.items() if k not in ("log_every", "ckpt_minutes", "threads")}
@@ -229,7 +287,8 @@ def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path
         for micro in range(cfg.get("grad_accum", 1)):
             seqs = batch_at(cfg, step, micro, mix, table, max_len)
             batch = collate(seqs)
-            loss, _ = model.loss(batch)
+            with autocast(cfg):
+                loss, _ = model.loss(batch)
             (loss / cfg.get("grad_accum", 1)).backward()
             losses.append(loss.item())
             toks += int(batch["attn"].sum())
@@ -263,9 +322,14 @@ def main(argv=None) -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--max-steps", type=int)
+    ap.add_argument("--precision-check", type=int, metavar="N",
+                    help="train N steps in fp32 and in bf16 autocast from the same start; print JSON")
     a = ap.parse_args(argv)
     from .llm_data import load_config
 
+    if a.precision_check:
+        print(json.dumps(precision_check(load_config(a.config), a.precision_check), indent=1))
+        return 0
     train(load_config(a.config), a.resume, a.max_steps)
     return 0
 

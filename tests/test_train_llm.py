@@ -285,3 +285,27 @@ def test_complete_split_table_pairs_guarded_and_unguarded_runs(tmp_path):
     assert "**74.50** | 74.00 (+0.50)" in row["bc5cdr"] and "8 documents copied" in row["bc5cdr"]
     assert "| – | – | – | 57.30" in row["genia"]
     assert "ncbi-disease" not in row
+
+
+def test_bf16_autocast_trains_and_unknown_precision_is_refused():
+    from biotag.models.train_llm import autocast
+
+    torch.set_num_threads(1)
+    model = tiny_model()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    batch = make_batch()
+    with autocast({"autocast": "bf16"}):
+        assert torch.is_autocast_enabled("cpu")
+    losses = []
+    for _ in range(15):
+        with autocast({"autocast": "bf16"}):
+            loss, _ = model.loss(batch)
+        assert loss.dtype == torch.float32          # the loss itself is computed in fp32
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+    with pytest.raises(SystemExit, match="autocast"):
+        autocast({"autocast": "fp8"})
