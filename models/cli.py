@@ -16,9 +16,14 @@ def _need_train_extra():
 
 def _train_llm(args) -> int:
     _need_train_extra()
-    from .llm_data import load_config
-    from .train_llm import train
+    import json
 
+    from .llm_data import load_config
+    from .train_llm import precision_check, train
+
+    if args.precision_check:
+        print(json.dumps(precision_check(load_config(args.config), args.precision_check), indent=1))
+        return 0
     train(load_config(args.config), args.resume, args.max_steps)
     return 0
 
@@ -46,6 +51,8 @@ def add_cli(sub) -> None:
     q.add_argument("--config", required=True, help="JSON config in models/configs/")
     q.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     q.add_argument("--max-steps", type=int, help="stop early after this many steps (no artifacts)")
+    q.add_argument("--precision-check", type=int, metavar="N",
+                   help="train N steps in fp32 and in bf16 autocast from the same start; print JSON")
     q.set_defaults(func=_train_llm)
     q = tsub.add_parser("selector", help="train the entity selector (MiniLM span classifier) from a config file")
     q.add_argument("--config", required=True, help="JSON config in models/configs/ (e.g. selector.json)")

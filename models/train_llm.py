@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def log(msg: str) -> None:
-    print(time.strftime("%H:%M:%S ") + msg, flush=True)
+    print(time.strftime("%H:%M:%S ") + msg, file=sys.stderr, flush=True)
 
 
 def resolve(path: str, base: Path = REPO) -> Path:
