@@ -131,9 +131,11 @@ class ConstrainedDecoder:
                fmt: str = FORMAT_S, pass_type: str | None = None, max_adjacent: int | None = None) -> list[Span]:
         """``max_adjacent``: at most this many outermost spans in a row with no untagged word between
         them. A greedy decoder can fall into a loop that tags every following word; the training data
-        bounds how many such spans a sentence really has (prompting.MAX_ADJACENT), so wanting one more
-        is taken as a loop and no new span opens for the rest of this pass (spans already open still
-        close; a loop that resumed after one untagged word cost a jnlpba sentence 200 markers)."""
+        bounds how many such spans a sentence really has (prompting.MAX_ADJACENT). Once a run of that
+        many has closed, no new span opens for the rest of this pass (spans already open still close;
+        a version that only refused the one extra span let the loop resume after one untagged word).
+        This also drops a later entity after a legitimate run of ``max_adjacent`` (``guard_would_stop``
+        says exactly when); stopping only when the model wants one more is the unmeasured refinement."""
         st = _State()
         n = len(words)
         self.scores = {}
@@ -220,7 +222,7 @@ class ConstrainedDecoder:
 
 # what the adjacency guard does (part of eval-model's resume key: predictions of another guard are
 # not resumed)
-GUARD = "adjacent-run cap from the training data; a loop stops the pass"
+GUARD = "adjacent-run cap from the training data; reaching it stops the pass"
 
 
 def longest_adjacent_run(spans: Sequence[Span]) -> int:
@@ -234,6 +236,21 @@ def longest_adjacent_run(spans: Sequence[Span]) -> int:
         run = run + 1 if a == prev_end else 1
         best, prev_end = max(best, run), b
     return best
+
+
+def guard_would_stop(spans: Sequence[Span], cap: int) -> bool:
+    """Whether the adjacency guard (cap ``cap``) changes a pass whose unguarded output is ``spans``:
+    the guard stops the pass as soon as ``cap`` adjacent outermost spans have closed, so the output
+    changes exactly when some outermost span starts at or after the end of such a run."""
+    bounds = sorted({(s.start, s.end) for s in spans})
+    outer = [(a, b) for a, b in bounds if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in bounds)]
+    run, prev_end = 0, None
+    for k, (a, b) in enumerate(outer):
+        run = run + 1 if a == prev_end else 1
+        prev_end = b
+        if run >= cap and k + 1 < len(outer):
+            return True
+    return False
 
 
 def tag_words_scored(decoder: ConstrainedDecoder, task: Task, words: Sequence[str]) -> dict[Span, float]:

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from .codec import FORMAT_S
 from .codec import Span
-from .decoding import GUARD, ConstrainedDecoder, longest_adjacent_run, tag_words_scored
+from .decoding import GUARD, ConstrainedDecoder, guard_would_stop, tag_words_scored
 from .document import Document, Entity
 from .errors import InputError
 from .prompting import Task, max_adjacent_run
@@ -53,9 +53,8 @@ def predict_documents(decoder: ConstrainedDecoder, docs: Sequence[Document], tas
 
 def guard_cannot_change(pred: Document, task: Task, max_words: int = 80) -> bool:
     """Whether predictions made without the decoder's adjacency guard are exactly what the guard
-    would give: the guard only removes an outermost open right after a run of ``max_adjacent_run``
-    adjacent outermost spans, so an unguarded decode whose output has no longer run in any sentence
-    (and no sentence cut into windows, whose discarded overlaps are not in the output) never met it."""
+    would give: no sentence cut into windows (their discarded overlaps are not in the output) and no
+    sentence where the guard would stop the pass before a later span (``guard_would_stop``)."""
     cap = max_adjacent_run(task.dataset)
     for a, b in sentence_spans(pred):
         words = segment_words(pred.text[a:b], offset=a)
@@ -68,7 +67,7 @@ def guard_cannot_change(pred: Document, task: Task, max_words: int = 80) -> bool
                 if ws is None:
                     return False
                 spans.append(Span(ws[0], ws[1], e.type))
-        if longest_adjacent_run(spans) > cap:
+        if guard_would_stop(spans, cap):
             return False
     return True
 

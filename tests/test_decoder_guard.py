@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from biotag.runtime.codec import FORMAT_P, FORMAT_S, Span
-from biotag.runtime.decoding import ConstrainedDecoder, longest_adjacent_run, tag_words
+from biotag.runtime.decoding import ConstrainedDecoder, guard_would_stop, longest_adjacent_run, tag_words
 from biotag.runtime.document import Document, Entity
 from biotag.runtime.model_eval import evaluate_on_corpus, guard_cannot_change
 from biotag.runtime.prompting import MAX_ADJACENT, Task, max_adjacent_run
@@ -68,7 +68,7 @@ def test_guard_changes_only_decodes_that_reach_the_cap(words, fmt, rate, dataset
         assert longest_adjacent_run(spans) <= cap
     else:   # one pass per type: the cap holds within each pass
         assert all(longest_adjacent_run([s for s in spans if s.type == t]) <= cap for t in task.types)
-    if fmt == FORMAT_S and longest_adjacent_run(loose) <= cap:
+    if fmt == FORMAT_S and not guard_would_stop(loose, cap):
         assert spans == loose and dec.stats.guard_blocks == 0
     # speculative decoding still equals token-by-token decoding with the guard on
     slow, _ = _decode(words, True, HashBackend(rate), task, speculative=False, one_token_per_call=True)
@@ -81,6 +81,8 @@ def test_guard_cannot_change_reads_runs_and_windows():
     ents = [Entity(k, k + 1, "Disease", text[k]) for k in (0, 2, 4)]       # three adjacent words
     assert not guard_cannot_change(Document("x", text, ents, "en"), task)      # cap 2 < 3
     assert guard_cannot_change(Document("x", text, ents[:2], "en"), task)
+    later = ents[:2] + [Entity(8, 9, "Disease", "e")]                          # a run of 2, a gap, one more
+    assert not guard_cannot_change(Document("x", text, later, "en"), task)     # the guard drops "e"
     assert guard_cannot_change(Document("x", text, ents, "en"), Task("jnlpba", ("Protein",)))   # cap 3
     long = " ".join(["w"] * 90) + " ."
     assert not guard_cannot_change(Document("y", long, [], "en"), task)        # cut into windows
