@@ -225,32 +225,28 @@ class ConstrainedDecoder:
 GUARD = "adjacent-run cap from the training data; reaching it stops the pass"
 
 
-def longest_adjacent_run(spans: Sequence[Span]) -> int:
-    """The longest run of outermost spans (those inside no other span) in a row, each starting at
-    the word where the previous one ends: what ``max_adjacent`` bounds."""
+def _adjacent_runs(spans: Sequence[Span]) -> list[int]:
+    """For each outermost span (inside no other span), in order: how many outermost spans in a row
+    end with it, each starting at the word where the previous one ends."""
     bounds = sorted({(s.start, s.end) for s in spans})
     outer = [(a, b) for a, b in bounds if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in bounds)]
-    best = run = 0
-    prev_end = None
+    runs, prev_end = [], None
     for a, b in outer:
-        run = run + 1 if a == prev_end else 1
-        best, prev_end = max(best, run), b
-    return best
+        runs.append(runs[-1] + 1 if runs and a == prev_end else 1)
+        prev_end = b
+    return runs
+
+
+def longest_adjacent_run(spans: Sequence[Span]) -> int:
+    """The longest run of adjacent outermost spans: what ``max_adjacent`` bounds."""
+    return max(_adjacent_runs(spans), default=0)
 
 
 def guard_would_stop(spans: Sequence[Span], cap: int) -> bool:
     """Whether the adjacency guard (cap ``cap``) changes a pass whose unguarded output is ``spans``:
     the guard stops the pass as soon as ``cap`` adjacent outermost spans have closed, so the output
     changes exactly when some outermost span starts at or after the end of such a run."""
-    bounds = sorted({(s.start, s.end) for s in spans})
-    outer = [(a, b) for a, b in bounds if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in bounds)]
-    run, prev_end = 0, None
-    for k, (a, b) in enumerate(outer):
-        run = run + 1 if a == prev_end else 1
-        prev_end = b
-        if run >= cap and k + 1 < len(outer):
-            return True
-    return False
+    return any(r >= cap for r in _adjacent_runs(spans)[:-1])
 
 
 def tag_words_scored(decoder: ConstrainedDecoder, task: Task, words: Sequence[str]) -> dict[Span, float]:

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .codec import FORMAT_S
-from .codec import Span
+from .codec import FORMAT_S, Span
 from .decoding import GUARD, ConstrainedDecoder, guard_would_stop, tag_words_scored
 from .document import Document, Entity
 from .errors import InputError
