@@ -12,6 +12,12 @@ from typing import Any, Iterable, Iterator
 
 SCHEMA_KEYS = ("id", "text", "entities", "lang")
 
+# An entity's assertion status: the patient has it now (present), it is denied or ruled out
+# (negated), uncertain or hypothetical (possible), in the patient's past (historical), or it
+# concerns someone else, usually a relative (family). Files leave "present" out.
+ASSERTIONS = ("present", "negated", "possible", "historical", "family")
+PRESENT = "present"
+
 
 @dataclass(frozen=True, order=True)
 class Entity:
@@ -24,6 +30,7 @@ class Entity:
     score: float | None = field(default=None, compare=False)
     source: str | None = field(default=None, compare=False)
     meta: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    assertion: str = field(default=PRESENT, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.start, int) or not isinstance(self.end, int):
@@ -32,6 +39,9 @@ class Entity:
             raise ValueError(f"invalid entity span [{self.start}, {self.end})")
         if not self.type:
             raise ValueError("entity type must not be empty")
+        if self.assertion not in ASSERTIONS:
+            raise ValueError(f"unknown assertion {self.assertion!r} (expected one of "
+                             f"{', '.join(ASSERTIONS)})")
 
     @property
     def span(self) -> tuple[int, int]:
@@ -65,6 +75,8 @@ class Entity:
              "score": self.score}
         if self.source is not None:
             d["source"] = self.source
+        if self.assertion != PRESENT:
+            d["assertion"] = self.assertion
         if self.meta:
             d["meta"] = self.meta
         return d
@@ -73,7 +85,8 @@ class Entity:
     def from_json(cls, d: dict) -> "Entity":
         score = d.get("score")
         return cls(int(d["start"]), int(d["end"]), str(d["type"]), str(d.get("text", "")),
-                   None if score is None else float(score), d.get("source"), dict(d.get("meta") or {}))
+                   None if score is None else float(score), d.get("source"), dict(d.get("meta") or {}),
+                   d.get("assertion") or PRESENT)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any, Iterable
 
-from ..document import Document, Entity
+from ..document import ASSERTIONS, PRESENT, Document, Entity
 from ..errors import FormatError, InputError
 from ..textio import atomic_write_text, decode_text, read_text
 
@@ -69,7 +69,8 @@ def check_type(e: Entity, doc: Document, fmt: str, where=None) -> None:
 
 def make_entity(text: str, start: Any, end: Any, type_: Any, *, where=None, line: int | None = None,
                 doc_id: str = "", expect: str | None = None, score: float | None = None,
-                source: str | None = None, meta: dict | None = None) -> Entity:
+                source: str | None = None, meta: dict | None = None,
+                assertion: str | None = None) -> Entity:
     """An Entity over ``text`` with its text filled in; FormatError (file:line) when the offsets are
     not integers, lie outside the text, or ``expect`` differs from the text at the offsets."""
     try:
@@ -88,7 +89,18 @@ def make_entity(text: str, start: Any, end: Any, type_: Any, *, where=None, line
     if expect is not None and expect != real:
         raise FormatError(f"document {doc_id!r}: entity text {expect!r} does not match the document "
                           f"text {real!r} at [{s}, {e})", where, line)
-    return Entity(s, e, type_, real, score, source, dict(meta or {}))
+    return Entity(s, e, type_, real, score, source, dict(meta or {}),
+                  parse_assertion(assertion, where=where, line=line, doc_id=doc_id))
+
+
+def parse_assertion(v: Any, *, where=None, line: int | None = None, doc_id: str = "") -> str:
+    """An assertion value from a file: empty or missing is "present"."""
+    if v is None or v == "":
+        return PRESENT
+    if not isinstance(v, str) or v.strip().lower() not in ASSERTIONS:
+        raise FormatError(f"document {doc_id!r}: unknown assertion {v!r} (expected one of "
+                          f"{', '.join(ASSERTIONS)})", where, line)
+    return v.strip().lower()
 
 
 def _as_int(v: Any) -> int:

@@ -2,9 +2,10 @@
 
 Written: one BioC document per Document (``<id>`` = the id, infons ``lang`` and ``meta`` (JSON)
 when set), one passage with offset 0 holding the whole text, and one annotation per entity with
-infons ``type``, ``score`` (``repr`` of the float), ``source`` and ``meta`` (JSON) and a single
-location. **Offsets are code-point (Python character) offsets**, not UTF-8 bytes and not UTF-16
-units: a BioC file with byte offsets must be converted first.
+infons ``type``, ``score`` (``repr`` of the float), ``source``, ``assertion`` (when not
+``present``) and ``meta`` (JSON) and a single location. **Offsets are code-point (Python
+character) offsets**, not UTF-8 bytes and not UTF-16 units: a BioC file with byte offsets must be
+converted first.
 
 Read: passages are placed at their offsets (a gap between passages becomes spaces, so the usual
 title passage at 0 and abstract passage at len(title)+1 give ``title + " " + abstract``); a
@@ -24,7 +25,7 @@ import re
 import bioc
 from bioc import biocjson, biocxml
 
-from ..document import Document, Entity
+from ..document import PRESENT, Document, Entity
 from ..errors import FormatError
 from ._base import check_docs, format_score, make_entity, read_input, write_output
 
@@ -65,6 +66,8 @@ def to_bioc(docs, where=None, xml: bool = False) -> bioc.BioCCollection:
                 a.infons["score"] = format_score(e.score)
             if e.source is not None:
                 a.infons["source"] = e.source
+            if e.assertion != PRESENT:
+                a.infons["assertion"] = e.assertion
             if e.meta:
                 a.infons["meta"] = json.dumps(e.meta, ensure_ascii=False, sort_keys=True)
             a.add_location(bioc.BioCLocation(e.start, e.end - e.start))
@@ -148,7 +151,8 @@ def _entity(a, text: str, doc_id: str, where) -> Entity:
         raise FormatError(f"document {doc_id!r}: annotation {aid!r} score {score!r} is not a "
                           f"number", where) from None
     ent = make_entity(text, start, end, typ, where=where, doc_id=doc_id, expect=expect,
-                      score=score, source=a.infons.get("source"), meta=meta)
+                      score=score, source=a.infons.get("source"), meta=meta,
+                      assertion=a.infons.get("assertion"))
     return ent
 
 

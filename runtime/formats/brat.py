@@ -4,6 +4,7 @@ Written lines::
 
     T1<TAB>Disease 10 25<TAB>heart attack
     #1<TAB>AnnotatorNotes T1<TAB>biotag:{"score": 0.93}
+    A1<TAB>Assertion T1 negated
 
 * An entity whose text holds line breaks is written, as brat does, as discontinuous fragments
   split at the line breaks (``T2<TAB>Disease 0 5;6 11<TAB>heart attack``). Reading gives the
@@ -11,7 +12,9 @@ Written lines::
   discontinuous entity is read that way.
 * Score, source and meta (and, when the entity begins or ends with a line break, its exact span)
   go to an ``AnnotatorNotes`` line whose text starts with ``biotag:`` and holds JSON. Other notes
-  are kept in ``meta["notes"]``; attribute lines (``A``/``M``) in ``meta["attributes"]``.
+  are kept in ``meta["notes"]``; attribute lines (``A``/``M``) in ``meta["attributes"]``,
+  except ``Assertion`` with a known value, which is the entity's assertion (written only when
+  not ``present``).
   Relations, events and normalisations are skipped.
 * File names: the document id, with ``%``, path separators, control characters and a leading
   ``.`` written as ``%XX`` (read back exactly). Documents are read in file-name order; the
@@ -24,13 +27,14 @@ import os
 import re
 from pathlib import Path
 
-from ..document import Document, Entity
+from ..document import ASSERTIONS, PRESENT, Document, Entity
 from ..errors import FormatError, InputError
 from ..textio import atomic_write_text
 from ._base import check_docs, check_raw_text, check_type, format_score, make_entity, read_input
 
 EXTENSIONS = (".ann",)
 NOTE_PREFIX = "biotag:"
+ASSERTION_ATTR = "Assertion"
 _BREAK = re.compile(r"[\r\n]+")
 _NONBREAK = re.compile(r"[^\r\n]+")
 _WS = re.compile(r"\s+")
@@ -80,7 +84,7 @@ def _valid_fragments(text, e, frags) -> bool:
 
 def format_ann(doc: Document, where=None) -> str:
     lines = []
-    note = 0
+    note = attr = 0
     for k, e in enumerate(doc.sorted_entities(), 1):
         check_type(e, doc, "brat", where)
         frags = fragments_of(doc.text, e)
@@ -101,6 +105,9 @@ def format_ann(doc: Document, where=None) -> str:
             note += 1
             lines.append(f"#{note}\tAnnotatorNotes T{k}\t{NOTE_PREFIX}"
                          + json.dumps(extra, ensure_ascii=True, sort_keys=True))
+        if e.assertion != PRESENT:
+            attr += 1
+            lines.append(f"A{attr}\t{ASSERTION_ATTR} T{k} {e.assertion}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -187,8 +194,13 @@ def parse_ann(text: str, ann: str, doc_id: str, where="<ann>") -> list[Entity]:
                     start, end = span
             else:
                 meta.setdefault("notes", []).append(note)
+        assertion = None
         if tid in attrs:
-            meta["attributes"] = attrs[tid]
+            own = dict(attrs[tid])
+            if own.get(ASSERTION_ATTR) in ASSERTIONS:
+                assertion = own.pop(ASSERTION_ATTR)
+            if own:
+                meta["attributes"] = own
         if len(frags) > 1:
             meta["discontinuous"] = True
             meta["fragments"] = [list(f) for f in frags]
@@ -196,7 +208,8 @@ def parse_ann(text: str, ann: str, doc_id: str, where="<ann>") -> list[Entity]:
             raise FormatError(f"{tid}: score must be a number", where, lineno)
         out.append(make_entity(text, start, end, r["type"], where=where, line=lineno, doc_id=doc_id,
                                score=None if score is None else float(score),
-                               source=None if source is None else str(source), meta=meta))
+                               source=None if source is None else str(source), meta=meta,
+                               assertion=assertion))
     return out
 
 

@@ -2,18 +2,20 @@
 
 Header (always written, required when reading)::
 
-    doc_id,start,end,type,text,score,source,lang
+    doc_id,start,end,type,text,score,source,lang,assertion
 
 * A document row has ``start`` empty: ``text`` is the whole document text and ``lang`` its
   language (``type``, ``score``, ``source`` empty). It is written before the document's entities.
 * An entity row has ``start``, ``end``, ``type``, the entity's ``text``, and ``score`` (``repr``
-  of the float, so it reads back exactly) and ``source`` when set; ``lang`` is empty.
+  of the float, so it reads back exactly) and ``source`` when set; ``lang`` is empty;
+  ``assertion`` is ``present``, ``negated``, ``possible``, ``historical`` or ``family``.
 * Fields are quoted per RFC 4180 (rows end with CRLF; a text with line breaks, commas or quotes
   is quoted), so any text round-trips exactly. To list only entities, keep the rows whose
   ``start`` is not empty.
 
-Reading: columns are found by header name (extra columns are ignored; ``score``, ``source`` and
-``lang`` may be missing). Every document needs its document row; document ids must be unique.
+Reading: columns are found by header name (extra columns are ignored; ``score``, ``source``,
+``lang`` and ``assertion`` may be missing; an empty or missing assertion is ``present``). Every
+document needs its document row; document ids must be unique.
 Document and entity ``meta`` are not carried.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import FormatError
 from ._base import check_docs, check_raw_text, format_score, make_entity, parse_score, read_input, write_output
 
 EXTENSIONS = (".csv",)
-COLUMNS = ("doc_id", "start", "end", "type", "text", "score", "source", "lang")
+COLUMNS = ("doc_id", "start", "end", "type", "text", "score", "source", "lang", "assertion")
 _REQUIRED = ("doc_id", "start", "end", "type", "text")
 
 
@@ -41,10 +43,10 @@ def dumps(docs, where=None) -> str:
             raise FormatError(f"two documents with the id {d.id!r}; CSV needs unique ids", where)
         seen.add(d.id)
         check_raw_text(d, "csv", where)
-        w.writerow([d.id, "", "", "", d.text, "", "", d.lang or ""])
+        w.writerow([d.id, "", "", "", d.text, "", "", d.lang or "", ""])
         for e in d.sorted_entities():
             w.writerow([d.id, e.start, e.end, e.type, e.text, format_score(e.score),
-                        e.source or "", ""])
+                        e.source or "", "", e.assertion])
     return buf.getvalue()
 
 
@@ -102,7 +104,7 @@ def loads(text: str, where="<input>") -> list[Document]:
             make_entity(text, get("start"), get("end"), get("type"), where=where, line=ln,
                         doc_id=doc_id, expect=get("text") or None,
                         score=parse_score(get("score"), where=where, line=ln, doc_id=doc_id),
-                        source=get("source") or None)
+                        source=get("source") or None, assertion=get("assertion"))
             for ln, row, get in ents]
         docs.append(Document(doc_id, text, entities, lang))
     return docs

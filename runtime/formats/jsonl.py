@@ -3,8 +3,9 @@
     {"id": "d1", "text": "...", "entities": [{"start": 0, "end": 5, "type": "Disease",
      "text": "...", "score": 0.9}], "lang": "en"}
 
-Offsets are code points, ``end`` exclusive. Optional keys are kept: per entity ``source`` and
-``meta``; per document ``meta``. Any other top-level key of a document (e.g. ``source``) is kept
+Offsets are code points, ``end`` exclusive. Optional keys are kept: per entity ``source``,
+``assertion`` (``negated``, ``possible``, ``historical`` or ``family``; absent means ``present``)
+and ``meta``; per document ``meta``. Any other top-level key of a document (e.g. ``source``) is kept
 in ``doc.meta["_extra"]`` and written back at the top level. Blank lines are skipped.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ._base import check_docs, make_entity, parse_score, read_input, write_outpu
 
 EXTENSIONS = (".jsonl", ".ndjson")
 _KNOWN = {"id", "text", "entities", "lang", "meta"}
-_ENTITY_KNOWN = {"start", "end", "type", "text", "score", "source", "meta"}
+_ENTITY_KNOWN = {"start", "end", "type", "text", "score", "source", "meta", "assertion"}
 
 
 def loads(text: str, where="<input>") -> list[Document]:
@@ -88,7 +89,7 @@ def _document(obj, where, lineno: int) -> Document:
             text, e["start"], e["end"], e["type"], where=where, line=lineno, doc_id=doc_id,
             expect=etext or None, score=parse_score(e.get("score"), where=where, line=lineno,
                                                     doc_id=doc_id),
-            source=source, meta=emeta))
+            source=source, meta=emeta, assertion=e.get("assertion")))
     return Document(doc_id, text, entities, lang, meta)
 
 
