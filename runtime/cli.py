@@ -19,6 +19,7 @@ COMMANDS = {
     "eval": "biotag.runtime.evaluate:add_cli",
     "eval-model": "biotag.runtime.model_eval:add_cli",
     "eval-selector": "biotag.runtime.selector_eval:add_cli",
+    "eval-assertion": "biotag.runtime.assertion_eval:add_cli",
     "tag": "biotag.runtime.tag_cli:add_cli",
     "bench": "biotag.runtime.bench:add_cli",
     "bundle": "biotag.runtime.bundle:add_cli",
