@@ -50,6 +50,7 @@ CATEGORIES = ("negated", "possible", "historical", "family", "pseudo", "terminat
 DIRECTIONS = ("forward", "backward", "both")
 # which category wins when an entity lies in the scope of several triggers
 PRIORITY = ("family", "negated", "possible", "historical")
+CONTEXT = 2000   # characters read on each side of the spans (a longer clause is cut there)
 
 _CLAUSE_END = re.compile(r"[.!?](?=\s|$)|[;。！？；\r\n]")
 _CLAUSE_END_ZH = re.compile(r"，")
@@ -188,12 +189,13 @@ def rules_version() -> str:
 
 
 # -- the algorithm --------------------------------------------------------------------------------
-def clauses(text: str) -> list[tuple[int, int]]:
-    """Spans of the clauses of ``text``: scopes never cross their ends."""
-    cuts = {0, len(text)}
-    for m in _CLAUSE_END.finditer(text):
+def clauses(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of the clauses of ``text[start:end]``: scopes never cross their ends."""
+    end = len(text) if end is None else end
+    cuts = {start, end}
+    for m in _CLAUSE_END.finditer(text, start, end):
         cuts.add(m.end())
-    for m in _CLAUSE_END_ZH.finditer(text):
+    for m in _CLAUSE_END_ZH.finditer(text, start, end):
         cuts.add(m.end())
     pts = sorted(cuts)
     return [(a, b) for a, b in zip(pts, pts[1:]) if b > a]
@@ -250,8 +252,17 @@ def find(text: str, spans: Sequence[tuple[int, int]], rules: Rules | None = None
         return found
     rank = {c: k for k, c in enumerate(PRIORITY)}
     order = sorted(range(len(spans)), key=lambda k: spans[k])
-    for a, b in clauses(text):
-        members = [k for k in order if a <= spans[k][0] < b]
+    # only the text around the spans is read (a segment's entities need not scan the document)
+    lo = max(0, min(s for s, _ in spans) - CONTEXT)
+    hi = min(len(text), max(e for _, e in spans) + CONTEXT)
+    i = 0
+    for a, b in clauses(text, lo, hi):
+        while i < len(order) and spans[order[i]][0] < a:
+            i += 1
+        j = i
+        while j < len(order) and spans[order[j]][0] < b:
+            j += 1
+        members, i = order[i:j], j
         if not members:
             continue
         cues = rules.cues(text, a, b)

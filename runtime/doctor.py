@@ -240,6 +240,19 @@ def _smoke_child(bundle_dir: str | None) -> int:
     return 0 if ok else 1
 
 
+def assertion_info() -> dict:
+    """The assertion rules in use: their version (a hash of the trigger files) and files."""
+    from . import assertion
+
+    try:
+        rules = assertion.default_rules()
+        files = [p.name for p in assertion.builtin_files()] + [str(p) for p in assertion.env_files()]
+        return {"ok": True, "engine": "rules", "version": rules.version, "triggers": len(rules),
+                "files": files}
+    except Exception as exc:  # a bad hospital trigger file: reported, not a traceback
+        return {"ok": False, "error": str(exc)}
+
+
 def collect(bundle_dir: str | None = None, build: bool = False, smoke: bool = False) -> dict:
     from . import __version__
 
@@ -261,6 +274,7 @@ def collect(bundle_dir: str | None = None, build: bool = False, smoke: bool = Fa
                          "onnxruntime_cuda": bool(report["onnxruntime"].get("cuda"))}
         report["gpu"]["available"] = report["gpu"]["llama_cpp_offload"] or report["gpu"]["onnxruntime_cuda"]
         report["bundle"] = bundle_info(bundle_dir, build=build)
+        report["assertion"] = assertion_info()
         if smoke:
             report["smoke_test"] = smoke_test(bundle_dir) if report["bundle"]["ok"] else \
                 {"ok": False, "error": "skipped: the bundle does not verify"}
@@ -282,6 +296,8 @@ def exit_code(report: dict) -> int:
     if not report["llama_cpp"].get("ok") or report["llama_cpp"].get("needs_missing_cpu_features"):
         return 1
     if "smoke_test" in report and not report["smoke_test"].get("ok"):
+        return 1
+    if not report.get("assertion", {"ok": True})["ok"]:
         return 1
     if report["network"]["attempts"]:
         return 1
@@ -333,6 +349,10 @@ def format_report(r: dict) -> str:
             lines.append(f"  rebuilt {', '.join(b['built'])} in {b['build_seconds']} s")
     else:
         lines.append(f"Model bundle: FAILED - {b.get('error')}  [{b['path']}]")
+    a = r.get("assertion")
+    if a:
+        lines.append(f"Assertion rules {a['version']}: {a['triggers']} triggers from "
+                     f"{', '.join(a['files'])}" if a["ok"] else f"Assertion rules: FAILED - {a['error']}")
     if "smoke_test" in r:
         s = r["smoke_test"]
         if s.get("ok"):

@@ -95,6 +95,7 @@ def run(args) -> int:
             continue
         todo.append((doc_id, path))
     opts = TagOptions(types=args.types, threshold=args.threshold, use_selector=not args.no_selector,
+                      assertion=args.assertion != "off",
                       dictionary=UserDictionary.load(args.dictionary, not args.case_sensitive)
                       if args.dictionary else None, dictionary_mode=args.dictionary_mode)
     if not todo:
@@ -156,6 +157,9 @@ def add_cli(sub) -> None:
     p.add_argument("--types", nargs="+", metavar="TYPE", help="only these entity types")
     p.add_argument("--threshold", type=float, help="score threshold (overrides the bundle's)")
     p.add_argument("--no-selector", action="store_true", help="keep every model candidate")
+    p.add_argument("--assertion", choices=("on", "off"), default="on",
+                   help="mark each entity present, negated, possible, historical or family "
+                        "(default on)")
     p.add_argument("--dictionary", help="TSV/CSV of term<TAB>type to match as candidates")
     p.add_argument("--dictionary-mode", choices=["score", "force"], default="score")
     p.add_argument("--case-sensitive", action="store_true", help="dictionary matching is case-sensitive")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from . import assertion
 from .bundle import Bundle
 from .codec import FORMAT_S
 from .decoding import ConstrainedDecoder, tag_words_scored
@@ -51,6 +52,7 @@ class TagOptions:
     use_selector: bool = True
     dictionary: UserDictionary | None = None
     dictionary_mode: str = "score"          # "score" (selector decides) or "force"
+    assertion: bool = True                  # each entity's assertion status (runtime.assertion)
 
 
 def threshold_for(thresholds: dict, typ: str, task: str | None = None, default: float = 0.5) -> float:
@@ -202,7 +204,9 @@ class Tagger:
         elif opts.threshold is not None:
             cands = [e for e in cands if e.score is None or e.score >= opts.threshold]
         keys = {e.key for e in forced}
-        return forced + [e for e in cands if e.key not in keys]
+        out = forced + [e for e in cands if e.key not in keys]
+        # assertion status after selection: negated, possible, historical or family
+        return assertion.annotate_entities(text, out) if opts.assertion else out
 
     def iter_segments(self, text: str, lang: str | None = None, opts: TagOptions | None = None
                       ) -> Iterator[tuple[Seg, list[Entity]]]:
@@ -228,7 +232,10 @@ class Tagger:
             langs[seg.lang] = langs.get(seg.lang, 0) + (seg.end - seg.start)
             ents.extend(es)
         doc_lang = lang or (max(langs, key=langs.get) if langs else None)
-        return Document(doc_id, text, ents, doc_lang, {"bundle": f"{self.name} {self.version}"}, segs)
+        meta = {"bundle": f"{self.name} {self.version}"}
+        if (opts or TagOptions()).assertion:
+            meta["assertion_rules"] = assertion.rules_version()
+        return Document(doc_id, text, ents, doc_lang, meta, segs)
 
     def tag_document(self, doc: Document, opts: TagOptions | None = None) -> Document:
         out = self.tag(doc.text, doc.lang if doc.lang in self.profiles else None, doc.id, opts)

@@ -183,3 +183,46 @@ def test_maccrobat_and_chia_gold(tmp_path):
     assert [(e.text, e.assertion) for e in gold[0].sorted_entities()] == [
         ("aspirin", "negated"), ("heparin", "negated"), ("Diabetes", "present")]
     assert assertion_eval.score(gold)["classes"]["negated"]["f1"] == 100.0
+
+
+# -- the tagging path --------------------------------------------------------------------------
+def test_tagger_sets_assertion_after_selection_and_option_turns_it_off():
+    from biotag.runtime.document import Entity
+    from biotag.runtime.tagger import TagOptions, Tagger
+
+    t = object.__new__(Tagger)               # no model: only the selection step runs
+    t.selector, t.thresholds, t.fusion = None, {}, "selector"
+    text = "Denies chest pain. Possible pneumonia."
+    found = {(7, 17, "Symptom"): Entity(7, 17, "Symptom", "chest pain", 0.9, "model"),
+             (28, 37, "Disease"): Entity(28, 37, "Disease", "pneumonia", 0.8, "model")}
+    on = t._select(text, [], dict(found), TagOptions())
+    assert sorted((e.text, e.assertion) for e in on) == [("chest pain", "negated"),
+                                                        ("pneumonia", "possible")]
+    off = t._select(text, [], dict(found), TagOptions(assertion=False))
+    assert {e.assertion for e in off} == {"present"}
+
+
+def test_tag_cli_assertion_option():
+    import argparse
+
+    from biotag.runtime import tag_cli
+
+    parser = argparse.ArgumentParser()
+    tag_cli.add_cli(parser.add_subparsers())
+    assert parser.parse_args(["tag", "x.txt"]).assertion == "on"
+    assert parser.parse_args(["tag", "x.txt", "--assertion", "off"]).assertion == "off"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["tag", "x.txt", "--assertion", "maybe"])
+
+
+def test_doctor_reports_the_rules_version(tmp_path, monkeypatch):
+    from biotag.runtime import doctor
+
+    info = doctor.assertion_info()
+    assert info["ok"] and info["version"] == assertion.rules_version()
+    assert {"en.tsv", "zh.tsv"} <= set(info["files"])
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("no\tmaybe\tforward\n", encoding="utf-8")
+    monkeypatch.setenv(assertion.ENV, str(bad))
+    info = doctor.assertion_info()
+    assert not info["ok"] and "unknown category" in info["error"]
