@@ -1,5 +1,6 @@
-"""The entity table (type, text, start, end, score, source, review), with sorting and a filter
-row (text box + type), and the legend: one checkable row per type with its colour and count."""
+"""The entity table (type, text, start, end, score, source, review, assertion), with sorting and
+a filter row (text box, type, assertion), and the legend: one checkable row per type with its
+colour and count. Negated entities are struck through, possible ones in italics."""
 from __future__ import annotations
 
 from PySide6.QtCore import (QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex,
@@ -8,12 +9,14 @@ from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView,
                                QLayout, QLineEdit, QTableView, QVBoxLayout, QWidget)
 
-from biotag.runtime.document import Entity
+from biotag.runtime.document import ASSERTIONS, Entity
 from biotag.runtime.labels import CANONICAL_TYPES
 
 from .review import review_of
 
-COLUMNS = ("Type", "Text", "Start", "End", "Score", "Source", "Review")
+COLUMNS = ("Type", "Text", "Start", "End", "Score", "Source", "Review", "Assertion")
+ASSERTION_COLORS = {"negated": "#a02c2c", "possible": "#7a5c00", "historical": "#3d5a80",
+                    "family": "#5e3d80"}
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -97,6 +100,8 @@ class EntityTableModel(QAbstractTableModel):
                 return e.source or ""
             if col == 6:
                 return review_of(e)
+            if col == 7:
+                return e.assertion
         if role == SORT_ROLE:
             if col == 0:
                 return e.type.lower()
@@ -112,6 +117,8 @@ class EntityTableModel(QAbstractTableModel):
                 return e.source or ""
             if col == 6:
                 return review_of(e)
+            if col == 7:
+                return ASSERTIONS.index(e.assertion)
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
             c = self._colors.get(e.type, "#999999")
             if c not in self._icons:
@@ -123,11 +130,17 @@ class EntityTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and review_of(e) == "rejected":
             return QBrush(QColor("#8a8a8a"))
-        if role == Qt.ItemDataRole.FontRole and review_of(e) == "rejected":
+        if role == Qt.ItemDataRole.ForegroundRole and e.assertion in ASSERTION_COLORS and col in (1, 7):
+            return QBrush(QColor(ASSERTION_COLORS[e.assertion]))
+        if role == Qt.ItemDataRole.FontRole and (review_of(e) == "rejected"
+                                                 or e.assertion in ("negated", "possible")):
             from PySide6.QtGui import QFont
 
             f = QFont()
-            f.setStrikeOut(True)
+            if review_of(e) == "rejected" or (e.assertion == "negated" and col == 1):
+                f.setStrikeOut(True)
+            if e.assertion == "possible":
+                f.setItalic(True)
             return f
         return None
 
@@ -137,17 +150,20 @@ class EntityFilter(QSortFilterProxyModel):
         super().__init__(parent)
         self.text = ""
         self.type = ""
+        self.assertion = ""
         self.setSortRole(SORT_ROLE)
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
 
-    def set_filter(self, text: str | None = None, typ: str | None = None) -> None:
-        new = (self.text if text is None else text.strip().lower(), self.type if typ is None else typ)
+    def set_filter(self, text: str | None = None, typ: str | None = None,
+                   assertion: str | None = None) -> None:
+        new = (self.text if text is None else text.strip().lower(), self.type if typ is None else typ,
+               self.assertion if assertion is None else assertion)
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
             self.beginFilterChange()
-            self.text, self.type = new
+            self.text, self.type, self.assertion = new
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         else:
-            self.text, self.type = new
+            self.text, self.type, self.assertion = new
             self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, row, parent):
@@ -155,8 +171,10 @@ class EntityFilter(QSortFilterProxyModel):
         _, e = m._rows[row]
         if self.type and e.type != self.type:
             return False
+        if self.assertion and e.assertion != self.assertion:
+            return False
         if self.text:
-            hay = f"{e.text}\n{e.type}\n{e.source or ''}\n{review_of(e)}".lower()
+            hay = f"{e.text}\n{e.type}\n{e.source or ''}\n{review_of(e)}\n{e.assertion}".lower()
             return self.text in hay
         return True
 
@@ -173,10 +191,15 @@ class EntityTable(QWidget):
         self.proxy = EntityFilter(self)
         self.proxy.setSourceModel(self.model)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter entities (text, type, source, review)…")
+        self.search.setPlaceholderText("Filter entities (text, type, source, review, assertion)…")
         self.search.setClearButtonEnabled(True)
         self.type_box = QComboBox()
         self.type_box.addItem("All types", "")
+        self.assertion_box = QComboBox()
+        self.assertion_box.setToolTip("Show only entities with this assertion status")
+        self.assertion_box.addItem("All assertions", "")
+        for a in ASSERTIONS:
+            self.assertion_box.addItem(a, a)
         self.view = QTableView()
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
@@ -192,12 +215,13 @@ class EntityTable(QWidget):
         h.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         h.setStretchLastSection(False)
         h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for col, w in ((0, 96), (2, 46), (3, 46), (4, 46), (5, 64), (6, 70)):
+        for col, w in ((0, 96), (2, 46), (3, 46), (4, 46), (5, 64), (6, 70), (7, 76)):
             self.view.setColumnWidth(col, w)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.search, 1)
         top.addWidget(self.type_box)
+        top.addWidget(self.assertion_box)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
@@ -205,6 +229,8 @@ class EntityTable(QWidget):
         self.search.textChanged.connect(lambda t: self.proxy.set_filter(text=t))
         self.type_box.currentIndexChanged.connect(
             lambda _: self.proxy.set_filter(typ=self.type_box.currentData() or ""))
+        self.assertion_box.currentIndexChanged.connect(
+            lambda _: self.proxy.set_filter(assertion=self.assertion_box.currentData() or ""))
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
         self.view.clicked.connect(self._on_clicked)
         self.view.activated.connect(self._on_clicked)

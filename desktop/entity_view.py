@@ -22,6 +22,8 @@ from .review import review_of
 
 TINT_ALPHA = 70
 SELECTED_ALPHA = 120
+# bar pattern by assertion status (drawn length, period) in pixels: negated dashed, possible dotted
+ASSERTION_DASH = {"negated": (6.0, 9.0), "possible": (2.0, 4.0)}
 
 
 def entity_tooltip(items: list[tuple[int, Entity]], colors: dict[str, str]) -> str:
@@ -34,6 +36,8 @@ def entity_tooltip(items: list[tuple[int, Entity]], colors: dict[str, str]) -> s
         bits.append("score " + ("—" if e.score is None else f"{e.score:.2f}"))
         if e.source:
             bits.append(html.escape(e.source))
+        if e.assertion != "present":
+            bits.append(f"<b>{html.escape(e.assertion)}</b>")
         if review_of(e):
             bits.append(f"<i>{html.escape(review_of(e))}</i>")
         bits.append(f"[{e.start}, {e.end})")
@@ -202,6 +206,15 @@ class EntityView(QTextEdit):
                 s = self._extra(a, b, "#888888", 30)
                 s.format.setFontStrikeOut(True)
                 sels.append(s)
+            elif ents[i].assertion in ("negated", "possible"):
+                # negated text struck through, possible text in italics (the tint stays)
+                s = self._extra(a, b, "#000000", 0)
+                s.format.clearBackground()
+                if ents[i].assertion == "negated":
+                    s.format.setFontStrikeOut(True)
+                else:
+                    s.format.setFontItalic(True)
+                sels.append(s)
         if self._selected is not None:
             a, b = self._qspans[self._selected]
             sels.append(self._extra(a, b, self._colors.get(ents[self._selected].type, "#999999"),
@@ -340,7 +353,8 @@ def paint_bars(p: QPainter, bars: list[tuple[int, Entity, QRectF]], colors: dict
                selected: int | None = None, scale: float = 1.0) -> None:
     """Draw bars: filled with the type colour, a darker outline so light colours stay visible on
     white, hatched grey for rejected entities, a thin black outline for reviewed ones (accepted,
-    edited, added) and a thick dark frame for the selected one."""
+    edited, added) and a thick dark frame for the selected one. Negated entities get a dashed bar
+    and possible ones a dotted bar (their assertion status, see ``ASSERTION_DASH``)."""
     for i, e, r in bars:
         col = QColor(colors.get(e.type, "#999999"))
         rv = review_of(e)
@@ -357,4 +371,12 @@ def paint_bars(p: QPainter, bars: list[tuple[int, Entity, QRectF]], colors: dict
             p.setBrush(QBrush(QColor("#9a9a9a"), Qt.BrushStyle.BDiagPattern))
         else:
             p.setBrush(col)
-        p.drawRoundedRect(r, 1.5 * scale, 1.5 * scale)
+        dash = None if rejected else ASSERTION_DASH.get(e.assertion)
+        if dash is None:
+            p.drawRoundedRect(r, 1.5 * scale, 1.5 * scale)
+            continue
+        on, period = dash[0] * scale, dash[1] * scale
+        x = r.left()
+        while x < r.right():
+            p.drawRect(QRectF(x, r.top(), min(on, r.right() - x), r.height()))
+            x += period

@@ -28,7 +28,7 @@ from PySide6.QtGui import (QAbstractTextDocumentLayout, QColor, QFont, QPageLayo
 
 from biotag.runtime.document import Document
 from biotag.runtime.errors import InputError
-from biotag.runtime.report_html import render_report, type_colors
+from biotag.runtime.report_html import assertion_legend, render_report, type_colors
 from biotag.runtime.textio import atomic_write_text
 
 from .bars import (BarStyle, OffsetMap, assign_rows, bar_rects, display_text, innermost_pieces,
@@ -114,10 +114,11 @@ def _entity_table_html(d: Document, colors: dict[str, str]) -> str:
             f"<tr><td><span style='color:{c}'>&#9632;</span> {html.escape(e.type)}</td>"
             f"<td>{html.escape(e.text)}</td><td align='right'>{e.start}</td><td align='right'>{e.end}</td>"
             f"<td align='right'>{'' if e.score is None else f'{e.score:.2f}'}</td>"
-            f"<td>{html.escape(e.source or '')}</td><td>{html.escape(review_of(e))}</td></tr>")
+            f"<td>{html.escape(e.source or '')}</td><td>{e.assertion}</td>"
+            f"<td>{html.escape(review_of(e))}</td></tr>")
     return ("<table border='1' cellspacing='0' cellpadding='3' width='100%' style='border-color:#bbbbbb'>"
             "<tr style='background:#f0f0f0'><th>type</th><th>text</th><th>start</th><th>end</th>"
-            "<th>score</th><th>source</th><th>review</th></tr>" + "".join(rows) + "</table>")
+            "<th>score</th><th>source</th><th>assertion</th><th>review</th></tr>" + "".join(rows) + "</table>")
 
 
 def write_pdf(docs: Sequence[Document], path: str | os.PathLike, bundle: str = "",
@@ -180,6 +181,7 @@ def _write_pdf(docs, path: Path, tmp: Path, bundle, title, font_families, font_s
             f" ({reviewed} reviewed) · generated {now} by biotag"
             f"{(' · model ' + html.escape(bundle)) if bundle else ''}</p>"
             f"<p>{legend or 'No entities.'}</p>"
+            f"<p style='color:#555555'>{assertion_legend([d])}</p>"
             "<p style='color:#555555'>Bars under the text mark entities, one row per nesting depth "
             "(the outermost entity lowest); the innermost entity tints its text.</p>")
         cur.insertBlock(QTextBlockFormat(), plain)
@@ -198,6 +200,17 @@ def _write_pdf(docs, path: Path, tmp: Path, bundle, title, font_families, font_s
             f = QTextCharFormat()
             f.setBackground(_blend(colors.get(ents[i].type, "#999999"), 0.28))
             c.mergeCharFormat(f)
+        for i, a, b in q:   # negated text struck through, possible text in italics
+            if ents[i].assertion in ("negated", "possible"):
+                c = QTextCursor(qdoc)
+                c.setPosition(a)
+                c.setPosition(b, QTextCursor.MoveMode.KeepAnchor)
+                f = QTextCharFormat()
+                if ents[i].assertion == "negated":
+                    f.setFontStrikeOut(True)
+                else:
+                    f.setFontItalic(True)
+                c.mergeCharFormat(f)
         spacing.append((first_block, last_block, rows_per_block(qdoc, [(a, b, rows[i]) for i, a, b in q])))
         spans.extend((k, i, a, b, rows[i], ents[i]) for i, a, b in q)
         cur.movePosition(QTextCursor.MoveOperation.End)

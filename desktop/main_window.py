@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, 
                                QProgressBar, QPushButton, QSlider, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
 
-from biotag.runtime.document import Document, Segment
+from biotag.runtime.document import ASSERTIONS, Document, Segment
 from biotag.runtime.errors import BiotagError
 from biotag.runtime.labels import CANONICAL_TYPES, TYPE_ORDER
 
@@ -217,7 +217,12 @@ class MainWindow(QMainWindow):
               A("change_type", "Change &type…", lambda: self.change_type(), "T", "Give the selected entities another type"),
               A("add", "A&dd entity from selection…", lambda: self.add_entity(), ["N", "Ins"],
                 "Select text, then add it as an entity of a chosen type"),
-              A("delete", "De&lete entity", self.delete_selected, [K.Delete, "Backspace"], "Remove the selected entities")]
+              A("delete", "De&lete entity", self.delete_selected, [K.Delete, "Backspace"], "Remove the selected entities"),
+              A("toggle_negated", "Toggle &negated", self.toggle_negated_selected, "X",
+                "Mark the selected entities negated, or present again")]
+        # assertion status of the selected entities (the tagger's rules set it; review corrects it)
+        asr = [A(f"assert_{a}", a.capitalize(), lambda _=False, a=a: self.set_assertion_selected(a), None,
+                 f"Mark the selected entities {a}") for a in ASSERTIONS]
         bd = [A("start_left", "Extend start left by a word", lambda: self.move_boundary("start", -1, "word"), "Alt+Left"),
               A("start_right", "Shrink start right by a word", lambda: self.move_boundary("start", 1, "word"), "Alt+Right"),
               A("end_left", "Shrink end left by a word", lambda: self.move_boundary("end", -1, "word"), "Alt+Shift+Left"),
@@ -284,6 +289,10 @@ class MainWindow(QMainWindow):
         for a in bd:
             bm.addAction(a)
         self.boundary_menu = bm
+        am = m.addMenu("A&ssertion")
+        for a in asr:
+            am.addAction(a)
+        self.assertion_menu = am
         m.addSeparator()
         for a in nav:
             m.addAction(a)
@@ -294,7 +303,8 @@ class MainWindow(QMainWindow):
         for a in helps:
             m.addAction(a)
         self.help_groups = [("File", f + data + [batch, settings, quit_]), ("Tagging", tag_acts),
-                            ("Review", rv + [undo, redo]), ("Boundaries", bd), ("Navigation", nav),
+                            ("Review", rv + [undo, redo]), ("Assertion", asr), ("Boundaries", bd),
+                            ("Navigation", nav),
                             ("View", view), ("Help", helps)]
 
         tb = self.addToolBar("Main")
@@ -678,6 +688,9 @@ class MainWindow(QMainWindow):
         m.tagged = True
         m.clear_entities()
         m.meta["bundle"] = self.service.model_name
+        from biotag.runtime.assertion import rules_version
+
+        m.meta["assertion_rules"] = rules_version()    # the trigger lists that set assertions
         self.view.set_text(m.text, editable=False)
         lang = self.lang_box.currentData()
         job = self.service.tag(m.text, lang, opts)
@@ -869,7 +882,8 @@ class MainWindow(QMainWindow):
         en["tag"].setEnabled(self.service.has_model and m is not None and not busy_doc and bool(m.text.strip()))
         en["cancel"].setEnabled(self.service.busy)
         for n in ("accept", "reject", "clear_review", "change_type", "delete", "start_left", "start_right",
-                  "end_left", "end_right", "start_left_char", "start_right_char", "end_left_char", "end_right_char"):
+                  "end_left", "end_right", "start_left_char", "start_right_char", "end_left_char", "end_right_char",
+                  "toggle_negated", *(f"assert_{a}" for a in ASSERTIONS)):
             en[n].setEnabled(has_sel and ro)
         en["add"].setEnabled(ro and self.view.textCursor().hasSelection())
         en["edit_text"].setEnabled(ro and not busy_doc)
@@ -923,6 +937,16 @@ class MainWindow(QMainWindow):
     def clear_review_selected(self):
         if self._targets():
             self.current.clear_review(self._targets())
+
+    def set_assertion_selected(self, assertion: str):
+        if self._targets():
+            self.current.set_assertion(self._targets(), assertion)
+
+    def toggle_negated_selected(self):
+        ids = self._targets()
+        if ids:
+            neg = self.current.entity(ids[0]).assertion != "negated"
+            self.current.set_assertion(ids, "negated" if neg else "present")
 
     def delete_selected(self):
         ids = self._targets()
@@ -1036,6 +1060,7 @@ class MainWindow(QMainWindow):
             head.setEnabled(False)
             for n in ("accept", "reject", "clear_review", "change_type", "delete"):
                 menu.addAction(self.actions_by_name[n])
+            menu.addMenu(self.assertion_menu)
             menu.addMenu(self.boundary_menu)
         if not menu.isEmpty():
             menu.exec(at)

@@ -2,8 +2,8 @@
 edit as an undoable command (QUndoStack).
 
 Review marks live in ``entity.meta["review"]``: ``"accepted"``, ``"rejected"``, ``"edited"``
-(type or boundaries changed; the model's original span and type are kept in
-``meta["original"]``) or ``"added"`` (made by the user, ``source="manual"``). Exports drop rejected
+(type, boundaries or assertion changed; the model's original span and type, and assertion
+when it changed, are kept in ``meta["original"]``) or ``"added"`` (made by the user, ``source="manual"``). Exports drop rejected
 entities and keep the marks on the others.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from biotag.runtime.document import Document, Entity
+from biotag.runtime.document import ASSERTIONS, Document, Entity
 from biotag.runtime.words import segment_words
 
 REVIEW_STATES = ("accepted", "rejected", "edited", "added")
@@ -214,6 +214,22 @@ class DocumentModel(QObject):
         after = {i: self._edited(self._ents[i], type=typ) for i in ids
                  if i in self._ents and self._ents[i].type != typ}
         self._push(f"Change type to {typ}", after)
+
+    def set_assertion(self, ids: Iterable[int], assertion: str) -> None:
+        """Give the entities another assertion status (present, negated, possible, ...)."""
+        if assertion not in ASSERTIONS:
+            raise ValueError(f"unknown assertion {assertion!r}")
+        after = {}
+        for i in ids:
+            e = self._ents.get(i)
+            if e is None or e.assertion == assertion:
+                continue
+            edited = self._edited(e, assertion=assertion)
+            original = edited.meta.get("original")
+            if isinstance(original, dict) and "assertion" not in original:
+                edited.meta["original"] = {**original, "assertion": e.assertion}
+            after[i] = edited
+        self._push(f"Mark {assertion}", after)
 
     def set_span(self, eid: int, start: int, end: int) -> bool:
         e = self._ents.get(eid)

@@ -129,8 +129,12 @@ class _Worker(QObject):
             if self._cancelled(job):
                 return None
         doc_lang = lang or (max(langs, key=langs.get) if langs else None)
-        return Document(doc_id, text, ents, doc_lang,
-                        {"bundle": f"{self.tagger.name} {self.tagger.version}"}, segs)
+        meta = {"bundle": f"{self.tagger.name} {self.tagger.version}"}
+        if getattr(opts, "assertion", True):
+            from biotag.runtime.assertion import rules_version
+
+            meta["assertion_rules"] = rules_version()
+        return Document(doc_id, text, ents, doc_lang, meta, segs)
 
     @Slot(int, object)
     def batch(self, job: int, spec: BatchSpec):

@@ -35,8 +35,29 @@ def levels(entities: Sequence[Entity]) -> dict[int, int]:
     return lv
 
 
+# how the reports draw an entity's assertion status (present entities are drawn plainly)
+ASSERTION_CSS = {"negated": "text-decoration:line-through;", "possible": "font-style:italic;"}
+ASSERTION_BAR = {"negated": "dashed", "possible": "dotted"}
+ASSERTION_LEGEND = {"negated": "negated: struck through, dashed bar",
+                    "possible": "possible: italic, dotted bar",
+                    "historical": "historical: in the patient's past",
+                    "family": "family: about another person"}
+
+
+def assertion_legend(docs: Sequence[Document]) -> str:
+    """HTML: how many entities have each assertion other than present, and how they are drawn."""
+    counts = Counter(e.assertion for d in docs for e in d.entities)
+    bits = [f"<span style='{ASSERTION_CSS.get(a, '')}'>{html.escape(ASSERTION_LEGEND[a])}</span> ({counts[a]})"
+            for a in ASSERTION_LEGEND if counts[a]]
+    if not bits:
+        return "Assertion: every entity is present (none negated, possible, historical or family)."
+    return "Assertion: " + " · ".join(bits) + "; the others are present."
+
+
 def _label(e: Entity) -> str:
     s = f"{e.type}"
+    if e.assertion != "present":
+        s += f" · {e.assertion}"
     if e.score is not None:
         s += f" · score {e.score:.2f}"
     if e.source:
@@ -60,8 +81,11 @@ def render_text(doc: Document, colors: dict[str, str]) -> str:
             e = ents[i]
             c = colors.get(e.type, "#999999")
             tint = f"background:{c}33;" if lv[i] == 1 else ""
-            piece = (f'<span class="ent" data-type="{html.escape(e.type)}" title="{html.escape(_label(e))}" '
-                     f'style="border-bottom:3px solid {c};padding-bottom:{1 + 5 * (lv[i] - 1)}px;{tint}">'
+            bar = ASSERTION_BAR.get(e.assertion, "solid")
+            piece = (f'<span class="ent" data-type="{html.escape(e.type)}" data-assertion="{e.assertion}" '
+                     f'title="{html.escape(_label(e))}" '
+                     f'style="border-bottom:3px {bar} {c};padding-bottom:{1 + 5 * (lv[i] - 1)}px;{tint}'
+                     f'{ASSERTION_CSS.get(e.assertion, "")}">'
                      f"{piece}</span>")
         out.append(piece)
     return "".join(out)
@@ -87,7 +111,7 @@ def render_report(docs: Sequence[Document], bundle: str = "", title: str = "biot
              "Hover an entity for its type, score and offsets.</p>",
              "<div class='legend'>" + "".join(
                  f"<span><i class='sw' style='background:{colors[t]}'></i>{html.escape(t)}</span>" for t in types)
-             + "</div>"]
+             + "</div>", f"<p class='meta'>{assertion_legend(docs)}</p>"]
     for d in docs:
         counts = Counter(e.type for e in d.entities)
         parts.append(f"<h2>{html.escape(d.id)}</h2>")
@@ -97,9 +121,9 @@ def render_report(docs: Sequence[Document], bundle: str = "", title: str = "biot
         rows = "".join(
             f"<tr><td>{html.escape(e.type)}</td><td>{html.escape(e.text)}</td><td>{e.start}</td><td>{e.end}</td>"
             f"<td>{'' if e.score is None else f'{e.score:.2f}'}</td><td>{html.escape(e.source or '')}</td>"
-            f"<td>{html.escape(str(e.meta.get('review', '')))}</td></tr>"
+            f"<td>{e.assertion}</td><td>{html.escape(str(e.meta.get('review', '')))}</td></tr>"
             for e in d.sorted_entities())
         parts.append("<table><tr><th>type</th><th>text</th><th>start</th><th>end</th><th>score</th>"
-                     f"<th>source</th><th>review</th></tr>{rows}</table>")
+                     f"<th>source</th><th>assertion</th><th>review</th></tr>{rows}</table>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
