@@ -1,5 +1,7 @@
 """Build the annotated examples ``nested_en.jsonl`` and ``nested_zh.jsonl`` from the synthetic
-notes ``note_en.txt`` and ``note_zh.txt``. Offsets are found in the text by code (each mention
+notes ``note_en.txt`` and ``note_zh.txt``, and the assertion examples ``assertion_en.jsonl`` and
+``assertion_zh.jsonl`` (gold assertion status: negated, possible, historical, family) from
+``note_assertion_en.txt`` and ``note_assertion_zh.txt``. Offsets are found in the text by code (each mention
 must occur exactly as often as its occurrence index needs), never written by hand.
 
     python examples/make_examples.py
@@ -73,6 +75,54 @@ ZH = [
 ]
 
 
+# (mention, type, assertion, occurrence): negation lists and scope across "but", history, family,
+# "rule out", "unlikely", "cannot be excluded"; Chinese 无/否认/未闻及/待排/不除外/可能/既往/母亲患
+ASSERT_EN = [
+    ("chest pain", "Symptom", "present", 0),
+    ("shortness of breath", "Symptom", "present", 0),
+    ("fever", "Symptom", "negated", 0),
+    ("chills", "Symptom", "negated", 0),
+    ("cough", "Symptom", "negated", 0),
+    ("nausea", "Symptom", "negated", 0),
+    ("palpitations", "Symptom", "present", 0),
+    ("hypertension", "Disease", "historical", 0),
+    ("type 2 diabetes", "Disease", "historical", 0),
+    ("appendectomy", "Procedure", "historical", 0),
+    ("stroke", "Disease", "negated", 0),
+    ("breast cancer", "Disease", "family", 0),
+    ("myocardial infarction", "Disease", "family", 0),
+    ("leg edema", "Symptom", "negated", 0),
+    ("unstable angina", "Disease", "possible", 0),
+    ("pulmonary embolism", "Disease", "possible", 0),
+    ("Pneumonia", "Disease", "possible", 0),
+    ("Pericarditis", "Disease", "possible", 0),
+    ("Aspirin", "Chemical", "present", 0),
+    ("CT angiography", "Procedure", "present", 0),
+    ("pulmonary embolism", "Disease", "possible", 1),
+]
+
+ASSERT_ZH = [
+    ("胸痛", "Symptom", "present", 0),
+    ("气短", "Symptom", "present", 0),
+    ("发热", "Symptom", "negated", 0),
+    ("寒战", "Symptom", "negated", 0),
+    ("咳嗽", "Symptom", "negated", 0),
+    ("恶心", "Symptom", "negated", 0),
+    ("心悸", "Symptom", "present", 0),
+    ("高血压", "Disease", "historical", 0),
+    ("2型糖尿病", "Disease", "historical", 0),
+    ("脑卒中", "Disease", "negated", 0),
+    ("乳腺癌", "Disease", "family", 0),
+    ("心肌梗死", "Disease", "family", 0),
+    ("干湿啰音", "Symptom", "negated", 0),
+    ("水肿", "Symptom", "negated", 0),
+    ("不稳定型心绞痛", "Disease", "possible", 0),
+    ("肺栓塞", "Disease", "possible", 0),
+    ("心包炎", "Disease", "possible", 0),
+    ("阿司匹林", "Chemical", "present", 0),
+]
+
+
 def find(text: str, mention: str, occurrence: int) -> int:
     pos = -1
     for _ in range(occurrence + 1):
@@ -94,6 +144,18 @@ def build(doc_id: str, note: str, lang: str, spec) -> "Document":
     return doc
 
 
+def build_assertion(doc_id: str, note: str, lang: str, spec) -> "Document":
+    sys.path.insert(0, str(HERE.parent))
+    from biotag.runtime.document import Document
+
+    text = (HERE / note).read_text(encoding="utf-8")
+    doc = Document(doc_id, text, [], lang, {"source": "synthetic example (biotag)"})
+    for mention, typ, assertion, occ in spec:
+        a = find(text, mention, occ)
+        doc.add(a, a + len(mention), typ, assertion=assertion)
+    return doc
+
+
 def main() -> int:
     from biotag.runtime.formats import write_documents
 
@@ -106,6 +168,11 @@ def main() -> int:
     write_documents([en], HERE / "nested_en.jsonl", "jsonl")
     write_documents([zh], HERE / "nested_zh.jsonl", "jsonl")
     print(f"nested_en.jsonl: {len(en.entities)} entities; nested_zh.jsonl: {len(zh.entities)} entities")
+    for name, note, lang, spec in (("assertion_en", "note_assertion_en.txt", "en", ASSERT_EN),
+                                   ("assertion_zh", "note_assertion_zh.txt", "zh", ASSERT_ZH)):
+        d = build_assertion(name, note, lang, spec)
+        write_documents([d], HERE / f"{name}.jsonl", "jsonl")
+        print(f"{name}.jsonl: {len(d.entities)} entities with gold assertions")
     return 0
 
 

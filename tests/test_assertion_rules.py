@@ -226,3 +226,17 @@ def test_doctor_reports_the_rules_version(tmp_path, monkeypatch):
     monkeypatch.setenv(assertion.ENV, str(bad))
     info = doctor.assertion_info()
     assert not info["ok"] and "unknown category" in info["error"]
+
+
+def test_synthetic_examples_gold_assertions():
+    from pathlib import Path
+
+    from biotag.runtime import assertion_eval
+
+    ex = Path(__file__).resolve().parents[1] / "examples"
+    for name in ("assertion_en.jsonl", "assertion_zh.jsonl"):
+        (doc,) = assertion_eval.load_gold(str(ex / name))
+        assert {e.assertion for e in doc.entities} == set(assertion.ASSERTIONS)   # every class
+        got = assertion.assertions(doc.text, [e.span for e in doc.entities])
+        wrong = [(e.text, e.assertion, g) for e, g in zip(doc.entities, got) if e.assertion != g]
+        assert wrong == []
