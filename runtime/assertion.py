@@ -170,7 +170,7 @@ def load_rules(extra: Sequence[str | os.PathLike] | None = None, builtin: bool =
     paths = (builtin_files() if builtin else []) + env_files() + [Path(p) for p in extra or []]
     triggers: list[Trigger] = []
     for p in paths:
-        triggers.extend(parse_triggers(read_text(p), str(p)))
+        triggers.extend(parse_triggers(read_text(p, allow_empty=True), str(p)))
     return Rules(triggers, files_version(paths))
 
 
