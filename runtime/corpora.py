@@ -29,8 +29,15 @@ Repairs (all counted in a :class:`ReadReport`, never silent):
   when it meets ``O`` or the sentence start first, *extended* back to the start of the adjacent
   chain (``B-bod I-bod I-sym`` -> sym over all three). Flattening the nested CMeEE JSON the same
   way and repairing it recovers 97.4 % of the resulting spans exactly (83.4 % without repair).
-* BRAT discontinuous entities (``T1\\ttype 0 5;10 15\\ttext``) keep their covering span with
-  ``meta["discontinuous"] = True`` and ``meta["fragments"]``.
+* BRAT is read by the lenient mode of :mod:`biotag.runtime.formats.brat` (the one brat parser):
+  texts without newline translation (CRLF counts as two characters), relation, event, attribute,
+  normalisation, equivalence and note lines skipped, stray lines taken as the continuation of the
+  quote before them. Discontinuous entities (``T1\\ttype 0 5;10 15\\ttext``) keep their covering
+  span with ``meta["discontinuous"] = True`` and ``meta["fragments"]``. A quote that differs only
+  in letter case or was cut at a line break keeps its offsets (``"case"``, ``"quote_cut"``);
+  whitespace at a span's ends is trimmed (``"trimmed"``).
+* The clinical corpora (:data:`CLINICAL`: MACCROBAT2020, CHIA) yield only the types that
+  ``labels.LABEL_MAP`` maps (``only_mapped``); the others are counted as ``type_left_out``.
 
 Malformed input raises :class:`~biotag.runtime.errors.FormatError` naming ``file:line``; empty
 files raise :class:`~biotag.runtime.errors.InputError`.
@@ -54,9 +61,9 @@ from .textio import decode_text, read_bytes, read_text
 from .words import segment_words
 
 __all__ = [
-    "ReadReport", "CorpusSpec", "CORPORA", "EXTRA_LABEL_MAP", "FORMATS", "canonical_type",
+    "ReadReport", "CorpusSpec", "CORPORA", "CLINICAL", "EXTRA_LABEL_MAP", "FORMATS", "canonical_type",
     "default_data_dir", "resolve_data_dir", "get_corpus", "iter_corpora", "iter_documents", "load", "read_file",
-    "read_iob_tsv", "read_conll", "read_char_bio", "read_brat", "read_brat_document",
+    "read_iob_tsv", "read_conll", "read_char_bio", "read_brat", "read_brat_document", "mapped_types",
     "read_genia_jsonl", "read_cmeee_json", "read_chineseblue_jsonl", "read_pubtator",
     "doc_stats", "corpus_stats", "word_boundary_report", "add_cli",
 ]
@@ -418,70 +425,67 @@ def read_char_bio(path, *, corpus: str = "char-bio", split: str = "", label_key:
 # ---------------------------------------------------------------------------------------------
 # BRAT standoff
 # ---------------------------------------------------------------------------------------------
-_BRAT_T = re.compile(r"(\S+) (\d+ \d+(?:;\d+ \d+)*)")
+# TextBound.repair -> the ReadReport counter of that repair
+_BRAT_REPAIR_KIND = {"case": "offset_mismatch_case", "moved": "offset_mismatch_moved",
+                     "quote_cut": "quote_cut_at_line_break", "trimmed": "span_whitespace_trimmed"}
 
 
-def _ws(s: str) -> str:
-    return " ".join(s.split())
+def mapped_types(label_key: str) -> set[str]:
+    """The corpus types that have a canonical type (labels.LABEL_MAP, else EXTRA_LABEL_MAP)."""
+    return set(LABEL_MAP.get(label_key) or EXTRA_LABEL_MAP.get(label_key) or {})
 
 
 def read_brat_document(txt_path, ann_path=None, *, doc_id: str | None = None, corpus: str = "brat",
                        split: str = "", label_key: str | None = None, lang: str = "en",
-                       report: ReadReport | None = None) -> Document:
-    """One BRAT document: ``<id>.txt`` and ``<id>.ann`` (T lines; other lines are ignored)."""
+                       only_mapped: bool = False, report: ReadReport | None = None) -> Document:
+    """One BRAT document: ``<id>.txt`` and ``<id>.ann``, read by the lenient mode of
+    :mod:`biotag.runtime.formats.brat` (its module doc: line kinds, continuation lines, repairs).
+    Only ``T`` lines become entities; ``only_mapped`` leaves out the types without a canonical
+    type (counted as ``type_left_out``)."""
+    from .formats.brat import resolve_mention, scan_ann
+
     txt_path = Path(txt_path)
     ann_path = Path(ann_path) if ann_path is not None else txt_path.with_suffix(".ann")
     report = _report(report)
     label_key = label_key or corpus
-    text = read_text(txt_path, allow_empty=True)
+    keep = mapped_types(label_key) if only_mapped else None
+    text = read_text(txt_path, allow_empty=True)     # no newline translation: CRLF is 2 characters
     ents: list[Entity] = []
     if ann_path.exists():
         ann = read_text(ann_path, allow_empty=True)
     else:
         report.count("missing_ann")
         ann = ""
-    for no, line in enumerate(_lines(ann_path, ann), 1):
-        if not line.strip():
-            continue
-        if not line.startswith("T"):
-            report.count("brat_other_lines")
-            continue
-        parts = line.split("\t")
-        if len(parts) < 2:
-            raise FormatError("expected 'T<n><TAB><type> <start> <end><TAB><text>'", ann_path, no)
-        m = _BRAT_T.fullmatch(parts[1])
-        if not m:
-            raise FormatError(f"cannot parse text-bound annotation {_short(parts[1])!r}", ann_path, no)
-        typ = m.group(1)
-        frags = [tuple(int(x) for x in f.split(" ")) for f in m.group(2).split(";")]
-        mention = "\t".join(parts[2:]) if len(parts) > 2 else None
-        report.mention(typ)
-        where = _where(ann_path, no)
-        if any(s >= e for s, e in frags):
-            report.drop("empty_span", where, parts[1])
-            continue
-        if len(frags) > 1:
-            s, e = min(f[0] for f in frags), max(f[1] for f in frags)
-            if e > len(text) or (mention is not None and
-                                 _ws(" ".join(text[a:b] for a, b in frags)) != _ws(mention)):
-                report.drop("discontinuous_mismatch", where, parts[1])
-                continue
+    scanned = scan_ann(ann, ann_path, strict=False)
+    if scanned.other_lines:
+        report.count("brat_other_lines", scanned.other_lines)
+    if scanned.stray_lines:
+        report.count("brat_continuation_lines", scanned.stray_lines)
+    if scanned.duplicate_ids:
+        report.count("brat_duplicate_ids", scanned.duplicate_ids)
+    for m in scanned.mentions:
+        report.mention(m.type)
+        if m.discontinuous:
             report.count("discontinuous")
-            ents.append(_entity(text, s, e, typ, label_key, discontinuous=True,
-                                fragments=[list(f) for f in frags], brat_id=parts[0]))
+        resolve_mention(text, m, doc_id or txt_path.stem, ann_path, strict=False)
+        if m.mismatch:
+            report.count("text_mismatch")
+        if keep is not None and m.type not in keep:
+            report.count("type_left_out")
             continue
-        s, e = frags[0]
-        repair = None
-        if mention is not None and (e > len(text) or _ws(text[s:e]) != _ws(mention)):
-            res = _resolve_span(text, s, mention, report, where)
-            if res is None:
-                continue
-            s, e, repair = res
-        elif e > len(text):
-            report.drop("offset_out_of_range", where, parts[1])
+        where = _where(ann_path, m.line)
+        if m.problem:
+            report.drop(m.problem, where, m.detail)
             continue
-        ents.append(_entity(text, s, e, typ, label_key, brat_id=parts[0], repair=repair,
-                            mention=mention if repair else None))
+        if m.continued:
+            report.count("quote_continued")
+        if m.repair:
+            report.repair(_BRAT_REPAIR_KIND[m.repair], where, m.detail)
+        frags = m.fragments
+        disc = {"discontinuous": True, "fragments": [list(f) for f in frags]} if m.discontinuous else {}
+        ents.append(_entity(text, m.start, m.end, m.type, label_key, **disc, brat_id=m.id,
+                            repair=m.repair,
+                            mention=m.quote if m.repair and m.repair != "trimmed" else None))
     ents.sort(key=_sort_key)
     segs, pos = [], 0
     for ln in text.split("\n"):
@@ -495,7 +499,8 @@ def read_brat_document(txt_path, ann_path=None, *, doc_id: str | None = None, co
 
 
 def read_brat(directory, *, corpus: str = "brat", split: str = "", label_key: str | None = None,
-              lang: str = "en", report: ReadReport | None = None) -> Iterator[Document]:
+              lang: str = "en", only_mapped: bool = False,
+              report: ReadReport | None = None) -> Iterator[Document]:
     """All ``*.txt`` (+ ``.ann``) documents of a folder, in file-name order."""
     d = Path(directory)
     if not d.is_dir():
@@ -506,7 +511,7 @@ def read_brat(directory, *, corpus: str = "brat", split: str = "", label_key: st
     report = _report(report)
     for f in files:
         yield read_brat_document(f, corpus=corpus, split=split, label_key=label_key, lang=lang,
-                                 report=report)
+                                 only_mapped=only_mapped, report=report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -842,6 +847,7 @@ class CorpusSpec:
 
 
 _TSV = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+CLINICAL = ("maccrobat2020", "chia")
 _EXTRA = ["anatem", "bionlp09", "bionlp11epi", "bionlp11id", "bionlp13cg", "bionlp13ge",
           "bionlp13pc", "ex-ptm"]
 
@@ -873,7 +879,11 @@ CORPORA: dict[str, CorpusSpec] = {s.name: s for s in [
     CorpusSpec("conll2003", "conll2003", "conll",
                {"train": "train.conll", "dev": "dev.conll", "test": "test.conll"}, "en",
                "conll2003"),
-] + [CorpusSpec(n, f"extra/{n}", "iob-tsv", dict(_TSV), "en", n, extra=True) for n in _EXTRA]}
+] + [CorpusSpec(n, f"extra/{n}", "iob-tsv", dict(_TSV), "en", n, extra=True) for n in _EXTRA] + [
+    # English clinical corpora (brat); only the types of LABEL_MAP are read (docs/clinical_types.md)
+    CorpusSpec(n, f"extra/{n}", "brat", {"train": "train", "dev": "dev", "test": "test"}, "en", n,
+               unit="documents", nested=True, options={"only_mapped": True}, extra=True)
+    for n in CLINICAL]}
 
 
 def default_data_dir() -> Path:

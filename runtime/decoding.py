@@ -39,13 +39,14 @@ class DecodeStats:
 
 def marker_choices(table: TokenTable, types: Sequence[str], fmt: str, at_end: bool, depth: int,
                    just_opened: bool, can_open: bool = True) -> list[tuple[int, str, str | None]]:
-    """Markers allowed at a decision point: (token id, "open"/"close", type)."""
+    """Markers allowed at a decision point: (token id, "open"/"close", type). A type the model
+    has no opener marker for (``table.types``) is never offered."""
     out = []
     if depth and not just_opened:
         out.append((table.close_id, "close", None))
     if not at_end and depth < MAX_DEPTH and can_open:
         if fmt == FORMAT_S:
-            out.extend((table.opener_id(t), "open", t) for t in types)
+            out.extend((table.opener_id(t), "open", t) for t in types if table.has_type(t))
         else:
             out.append((table.opener_id(None), "open", None))
     return out

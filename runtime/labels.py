@@ -32,6 +32,8 @@ CANONICAL_TYPES: dict[str, str] = {
     "Location": "a location",
     "Organization": "an organization",
     "Misc": "another named entity (nationality, event, work)",
+    "Dosage": "a drug dose, strength, route or frequency (e.g. 400 mg, b.i.d.)",
+    "LabValue": "a measured value or result of a test (e.g. 7.2 mmol/L, elevated)",
 }
 TYPE_ORDER: list[str] = list(CANONICAL_TYPES)
 
@@ -57,6 +59,13 @@ LABEL_MAP: dict[str, dict[str, str]] = {
                 "实验室检验": "Test", "手术": "Procedure", "影像检查": "Imaging"},
     "conll2003": {"PER": "Person", "LOC": "Location", "ORG": "Organization", "MISC": "Misc"},
     "anatem": {"Anatomy": "Anatomy"},
+    # clinical corpora: only these types are read (docs/clinical_types.md gives the reasons)
+    "maccrobat2020": {"Disease_disorder": "Disease", "Sign_symptom": "Symptom",
+                      "Biological_structure": "Anatomy", "Medication": "Chemical",
+                      "Therapeutic_procedure": "Procedure", "Diagnostic_procedure": "Test",
+                      "Dosage": "Dosage", "Lab_value": "LabValue"},
+    "chia": {"Condition": "Disease", "Drug": "Chemical", "Procedure": "Procedure",
+             "Measurement": "Test", "Value": "LabValue"},
 }
 
 

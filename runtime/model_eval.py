@@ -203,7 +203,7 @@ def predict_resumable(decoder: ConstrainedDecoder, docs: Sequence[Document], tas
 def _run(args) -> int:
     from .bundle import Bundle
     from .llm import LlamaBackend, llama_tokenize_fn, load_llama
-    from .prompting import TokenTable
+    from .prompting import TokenTable, trained_marker_units
 
     fmt = FORMAT_S
     if args.bundle:
@@ -226,7 +226,9 @@ def _run(args) -> int:
         model_id = f"{os.path.abspath(gguf)}:{st.st_size}:{st.st_mtime_ns}"
     model_id += f" marker_bias={args.marker_bias}"
     llm = load_llama(gguf, n_ctx=2048, n_threads=args.threads)
-    table = TokenTable(llama_tokenize_fn(llm), llm.token_bos())
+    # a bundle's model is offered only the types it has trained marker rows for
+    table = TokenTable(llama_tokenize_fn(llm), llm.token_bos(),
+                       trained_marker_units(args.bundle) if args.bundle else None)
     results = []
     for corpus in args.corpus:
         dec = ConstrainedDecoder(LlamaBackend(llm), table, speculative=True, marker_bias=args.marker_bias,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .codec import CLOSE, FORMAT_P, FORMAT_S, MARKER_TOKENS, OPEN, Span
-from .labels import corpus_types
+from .labels import TYPE_ORDER, corpus_types
 from .words import is_cjk
 
 # dataset key -> (display name, language); the instruction names the dataset (VANER)
@@ -28,6 +28,8 @@ DATASETS: dict[str, tuple[str, str]] = {
     "cmedqaner": ("cMedQANER", "zh"),
     "cehrner": ("cEHRNER", "zh"),
     "conll2003": ("CoNLL-2003", "en"),
+    "maccrobat2020": ("MACCROBAT2020", "en"),
+    "chia": ("CHIA", "en"),
     "dictionary-en": ("dictionary", "en"),
     "dictionary-zh": ("dictionary", "zh"),
 }
@@ -39,7 +41,7 @@ DATASETS: dict[str, tuple[str, str]] = {
 # `python -m biotag.models.llm_data adjacency`; tests/test_decoder_guard.py checks it on the data.
 MAX_ADJACENT: dict[str, int] = {
     "ncbi-disease": 2, "bc5cdr": 2, "bc2gm": 3, "jnlpba": 3, "genia": 3, "linnaeus": 2, "s800": 2,
-    "cmeee": 8, "cmedqaner": 4, "cehrner": 4, "conll2003": 5,
+    "cmeee": 8, "cmedqaner": 4, "cehrner": 4, "conll2003": 5, "maccrobat2020": 3, "chia": 4,
 }
 
 
@@ -63,6 +65,7 @@ SHORT_DEFS: dict[str, str] = {
     "Department": "department", "Microorganism": "microbe", "Population": "population",
     "Physiology": "physiology", "Feature": "feature", "Time": "time", "Imaging": "imaging exam",
     "Person": "person", "Location": "place", "Organization": "organization", "Misc": "other name",
+    "Dosage": "dose/route/frequency", "LabValue": "test result value",
 }
 
 
@@ -95,21 +98,58 @@ class Task:
         return [((t,), f" {t}:") for t in self.types]
 
 
+def trained_marker_units(bundle_dir) -> dict[str, int] | None:
+    """The marker units a bundle's model has trained rows for, with their token ids: ``marker_ids``
+    of the bundle's adapter ``config.json``. A model trained before a type was appended to the
+    canonical types has no row for that type's opener, so the type is not offered to it. None when
+    the bundle has no adapter config (every marker of this build is taken as trained)."""
+    import json
+    from pathlib import Path
+
+    cfg = Path(bundle_dir) / "config.json"
+    if not cfg.is_file():
+        return None
+    try:
+        ids = json.loads(cfg.read_text(encoding="utf-8")).get("marker_ids")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(ids, dict) or not ids:
+        return None
+    return {u: i for u, i in ids.items() if isinstance(u, str) and type(i) is int}
+
+
 class TokenTable:
     """Token ids of words and markers, from one tokenizer function (llama.cpp's, see llm.py).
 
-    ``tokenize(text: str, special: bool) -> list[int]`` must not add BOS."""
+    ``tokenize(text: str, special: bool) -> list[int]`` must not add BOS.
 
-    def __init__(self, tokenize: Callable[[str, bool], list[int]], bos_id: int):
+    ``units``: the marker units the model has trained rows for (:func:`trained_marker_units`;
+    with a dict the token ids must be the ones this tokenizer gives); None: every marker of this
+    build. A type whose opener is not among them, or is not a single token for this tokenizer, is
+    not available (:attr:`types`): the decoder never offers it."""
+
+    def __init__(self, tokenize: Callable[[str, bool], list[int]], bos_id: int,
+                 units: Iterable[str] | dict[str, int] | None = None):
         self._tok = tokenize
         self.bos_id = bos_id
         self.marker_ids: dict[str, int] = {}
+        wanted = None if units is None else set(units)
         for unit, text in MARKER_TOKENS.items():
+            required = unit in (OPEN, CLOSE)
+            if wanted is not None and unit not in wanted and not required:
+                continue
             ids = tokenize(text, True)
             if len(ids) != 1:
-                raise ValueError(f"marker {text} is not a single token for this tokenizer")
+                if required:
+                    raise ValueError(f"marker {text} is not a single token for this tokenizer")
+                continue
+            if isinstance(units, dict) and unit in units and units[unit] != ids[0]:
+                raise ValueError(f"marker {unit!r} is token {ids[0]} ({text}) for this tokenizer, "
+                                 f"but the model was trained with it as token {units[unit]}")
             self.marker_ids[unit] = ids[0]
         self.unit_of_id = {v: k for k, v in self.marker_ids.items()}
+        # the canonical types this model can tag (an opener marker each), in TYPE_ORDER
+        self.types: tuple[str, ...] = tuple(t for t in TYPE_ORDER if OPEN + t in self.marker_ids)
         self.word_ids = lru_cache(maxsize=200_000)(self._word_ids)
         self.text_ids = lru_cache(maxsize=4096)(self._text_ids)
 
@@ -122,8 +162,15 @@ class TokenTable:
     def _text_ids(self, text: str) -> tuple[int, ...]:
         return tuple(self._tok(text, False))
 
+    def has_type(self, t: str) -> bool:
+        return OPEN + t in self.marker_ids
+
     def opener_id(self, t: str | None) -> int:
-        return self.marker_ids[OPEN if t is None else OPEN + t]
+        unit = OPEN if t is None else OPEN + t
+        if unit not in self.marker_ids:
+            raise ValueError(f"this model has no marker for entity type {t!r} "
+                             f"(its types: {', '.join(self.types)})")
+        return self.marker_ids[unit]
 
     @property
     def close_id(self) -> int:

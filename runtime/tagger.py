@@ -18,7 +18,7 @@ from .decoding import ConstrainedDecoder, tag_words_scored
 from .dictionary import UserDictionary
 from .document import Document, Entity, Segment
 from .errors import ModelError
-from .prompting import Task, TokenTable
+from .prompting import Task, TokenTable, trained_marker_units
 from .segment import Seg, segment_text, windows
 from .words import segment_words
 
@@ -73,7 +73,8 @@ class Tagger:
                  profiles: dict[str, list[str]] | None = None, threads: int | None = None,
                  device: str = "cpu", selector=None, thresholds: dict[str, float] | None = None,
                  name: str = "custom", version: str = "0", max_words: int = 80, n_ctx: int = 2048,
-                 marker_bias: float = 0.0, fusion: str = "selector"):
+                 marker_bias: float = 0.0, fusion: str = "selector",
+                 marker_units: dict[str, int] | None = None):
         from .llm import LlamaBackend, llama_tokenize_fn, load_llama
 
         if isinstance(selector, dict):  # a worker process rebuilds the selector from its spec
@@ -92,7 +93,9 @@ class Tagger:
         use_gpu = device == "gpu" or (device == "auto" and gpu_available())
         self.device = "gpu" if use_gpu else "cpu"
         self.llm = load_llama(llm_path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=-1 if use_gpu else 0)
-        self.table = TokenTable(llama_tokenize_fn(self.llm), self.llm.token_bos())
+        # marker_units: the markers the model has trained rows for (a bundle's adapter config); a
+        # type appended to the canonical types after the model was trained is not offered to it
+        self.table = TokenTable(llama_tokenize_fn(self.llm), self.llm.token_bos(), marker_units)
         self.decoder = ConstrainedDecoder(LlamaBackend(self.llm), self.table, speculative=True,
                                           marker_bias=marker_bias, draft_words=self.DRAFT_WORDS)
         self.fmt = fmt
@@ -106,7 +109,8 @@ class Tagger:
         self.spec = dict(llm_path=str(llm_path), fmt=fmt, profiles=self.profiles, threads=threads,
                          device=self.device, thresholds=self.thresholds, name=name, version=version,
                          max_words=max_words, n_ctx=n_ctx, marker_bias=marker_bias, fusion=fusion,
-                         selector=selector.spec() if selector is not None else None)
+                         selector=selector.spec() if selector is not None else None,
+                         marker_units=marker_units)
 
     # --- loading ----------------------------------------------------------------------------
     @classmethod
@@ -133,11 +137,15 @@ class Tagger:
             fusion = sel.get("fusion", "selector")
         return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), b.manifest.get("profiles"),
                    threads, device, selector, thresholds, b.name, b.version,
-                   marker_bias=float(llm.get("marker_bias", 0.0)), fusion=fusion)
+                   marker_bias=float(llm.get("marker_bias", 0.0)), fusion=fusion,
+                   marker_units=trained_marker_units(root))
 
     # --- tagging ----------------------------------------------------------------------------
     def tasks_for(self, lang: str, types: Sequence[str] | None) -> list[Task]:
         tasks = [Task.for_corpus(d, self.fmt) for d in self.profiles.get(lang, self.profiles.get("en", []))]
+        # only the types the model has markers for (the instruction names no other)
+        tasks = [Task(t.dataset, tuple(x for x in t.types if self.table.has_type(x)), t.fmt) for t in tasks]
+        tasks = [t for t in tasks if t.types]
         if types:
             want = set(types)
             tasks = [Task(t.dataset, tuple(x for x in t.types if x in want), t.fmt) for t in tasks]

@@ -240,3 +240,15 @@ def test_synthetic_examples_gold_assertions():
         got = assertion.assertions(doc.text, [e.span for e in doc.entities])
         wrong = [(e.text, e.assertion, g) for e, g in zip(doc.entities, got) if e.assertion != g]
         assert wrong == []
+
+
+def test_trigger_files_are_package_data():
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = cfg["tool"]["setuptools"]["package-data"]["biotag.runtime"]
+    files = [p.relative_to(root / "runtime").as_posix() for p in assertion.builtin_files()]
+    assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files)
