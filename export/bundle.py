@@ -56,10 +56,26 @@ def rebuild_llm(bundle: Bundle, rel: str, progress: bool = True) -> Path:
     with FileLock(str(out) + ".lock"):   # a second process waits, then finds the file built
         if out.is_file():
             return out
-        if progress:
-            print(f"biotag: building {rel} from the base model and the adapter (one time)...", file=sys.stderr)
         tmp = out.with_name(out.name + ".building")
-        export_llm(base, (bundle.root / recipe["adapter"]).resolve(), tmp, recipe["quant"], progress=progress)
+        adapter = (bundle.root / recipe["adapter"]).resolve()
+        if progress:   # one line and one bar; llama.cpp's own log only with BIOTAG_LLAMA_LOG=1
+            from tqdm import tqdm
+
+            print(f"biotag: building the model ({rel}) from the base model and the adapter, one time "
+                  f"(about a minute)...", file=sys.stderr, flush=True)
+            bar = tqdm(total=100, file=sys.stderr, leave=False, disable=not sys.stderr.isatty(),
+                       bar_format="{l_bar}{bar}| {elapsed}")
+
+            def report(frac: float) -> None:
+                bar.n = round(100 * min(1.0, frac), 1)
+                bar.refresh()
+
+            try:
+                export_llm(base, adapter, tmp, recipe["quant"], progress=report)
+            finally:
+                bar.close()
+        else:
+            export_llm(base, adapter, tmp, recipe["quant"], progress=False)
         got = sha256_file(tmp)
         if got != entry["sha256"]:
             tmp.unlink(missing_ok=True)

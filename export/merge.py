@@ -300,7 +300,17 @@ def copy_metadata(reader, writer, overrides: dict | None = None, skip=()) -> Non
 
 
 # --- writing ----------------------------------------------------------------------------------
-def _progress(items, desc: str, on: bool, **kw):
+def _counting(items, fn):
+    items = list(items)
+    for k, item in enumerate(items):
+        yield item
+        fn(k + 1, len(items))
+
+
+def _progress(items, desc: str, on, **kw):
+    """``on``: True (a tqdm bar), False (nothing) or a function ``fn(done, total)``."""
+    if callable(on):
+        return _counting(items, on)
     if not on:
         return items
     from tqdm import tqdm
@@ -382,14 +392,14 @@ def merge_lora_to_gguf(base_gguf, adapter_dir, out_path, progress: bool = True) 
         return w.astype(np.float32)
 
     def fill(w):
-        if progress:
+        if progress is True:
             print(f"merge: copying metadata of {base_path.name}", file=sys.stderr, flush=True)
         w.data_alignment = int(reader.alignment)
         copy_metadata(reader, w, overrides={
             "general.file_type": (int(LlamaFileType.MOSTLY_F16), GGUFValueType.UINT32)})
 
     out = _write_gguf(Path(out_path), arch, fill, plan, produce, progress, "merge")
-    if progress:
+    if progress is True:
         print(f"merge: wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {len(deltas)} LoRA-adapted "
               f"tensors, {len(adapter.marker_ids)} marker rows) in {time.time() - t0:.1f} s",
               file=sys.stderr, flush=True)
@@ -398,21 +408,29 @@ def merge_lora_to_gguf(base_gguf, adapter_dir, out_path, progress: bool = True) 
 
 def export_llm(base_gguf, adapter_dir, out_path, quant: str = "q4_k_m", progress: bool = True,
                nthread: int | None = None) -> Path:
-    """Merge (F16) and, for ``q8_0`` / ``q4_k_m``, quantize with llama.cpp's quantizer."""
+    """Merge (F16) and, for ``q8_0`` / ``q4_k_m``, quantize with llama.cpp's quantizer.
+    ``progress``: True (lines and bars on stderr), False (silent) or a function of the fraction
+    done, from 0 to 1 (merge, then quantization)."""
+    report = progress if callable(progress) else None
     q = quant.lower()
     if q not in QUANTS:
         raise ModelError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTS)}")
     out_path = Path(out_path)
     if q == "f16":
-        return merge_lora_to_gguf(base_gguf, adapter_dir, out_path, progress=progress)
+        return merge_lora_to_gguf(base_gguf, adapter_dir, out_path,
+                                  progress=(lambda k, n: report(k / n)) if report else progress)
     from .quantize import quantize_gguf
 
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.f16.tmp")
     try:
-        merge_lora_to_gguf(base_gguf, adapter_dir, tmp, progress=progress)
+        merge_lora_to_gguf(base_gguf, adapter_dir, tmp,
+                           progress=(lambda k, n: report(0.3 * k / n)) if report else progress)
         t0 = time.time()
-        quantize_gguf(tmp, out_path, q, nthread=nthread or max(1, min(4, os.cpu_count() or 1)))
-        if progress:
+        quantize_gguf(tmp, out_path, q, nthread=nthread or max(1, min(4, os.cpu_count() or 1)),
+                      on_tensor=(lambda k, n: report(0.3 + 0.7 * (k - 1) / n)) if report else None)
+        if report:
+            report(1.0)
+        if progress is True:
             print(f"export: quantized to {q}: {out_path} ({out_path.stat().st_size / 2**20:.1f} MiB) "
                   f"in {time.time() - t0:.1f} s", file=sys.stderr, flush=True)
     finally:

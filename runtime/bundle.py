@@ -11,7 +11,8 @@ manifest.json (schema 1)::
      "gazetteer": str | null, "base_model": {...}, "metrics": {...}, "library_versions": {...}}
 
 A file entry may carry ``"location": "cache"``: the file is large, is not shipped, and is rebuilt on
-the user's machine (see biotag.export); it then lives in the bundle's cache folder.
+the user's machine (see biotag.export); it then lives in the bundle's cache folder. A copy of it
+inside the bundle folder itself takes precedence: that copy is the one verified and loaded.
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ from pathlib import Path
 from .errors import ModelError
 
 SCHEMA_VERSION = 1
+
+
+def _json_kind(v) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -57,8 +63,10 @@ class Bundle:
         return cache_root() / "bundles" / f"{self.name}-{self.version}"
 
     def path(self, rel: str) -> Path:
+        """Where file ``rel`` is read from: the bundle folder, or for a cache-located file that the
+        folder does not hold, the bundle's cache folder."""
         entry = self.manifest.get("files", {}).get(rel, {})
-        if entry.get("location") == "cache":
+        if entry.get("location") == "cache" and not (self.root / rel).is_file():
             return self.cache_dir() / rel
         return self.root / rel
 
@@ -70,11 +78,26 @@ class Bundle:
             raise ModelError(f"{root}: not a model bundle (no manifest.json)")
         try:
             manifest = json.loads(mf.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ModelError(f"{mf}: unreadable manifest ({exc})") from None
+        if not isinstance(manifest, dict):
+            raise ModelError(f"{mf}: not a bundle manifest (a JSON object was expected, "
+                             f"found {_json_kind(manifest)})")
         if manifest.get("schema_version") != SCHEMA_VERSION:
             raise ModelError(f"{mf}: unsupported schema_version {manifest.get('schema_version')!r}")
+        files = manifest.get("files", {})
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, dict)
+                                                  for k, v in files.items()):
+            raise ModelError(f"{mf}: 'files' must be an object of file entries")
+        for key in ("llm", "selector", "profiles"):
+            if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+                raise ModelError(f"{mf}: {key!r} must be an object, found {_json_kind(manifest[key])}")
         return cls(root, manifest)
+
+    def llm_path(self) -> Path | None:
+        """The GGUF that tagging loads (None when the manifest names none)."""
+        rel = (self.manifest.get("llm") or {}).get("file")
+        return self.path(rel) if isinstance(rel, str) else None
 
     def verify(self, files: list[str] | None = None) -> list[str]:
         """Check size and sha256 of every file (or the given ones). Raises ModelError naming the
@@ -108,6 +131,11 @@ def add_cli(sub) -> None:
         b = Bundle.open(args.dir)
         names = b.verify()
         print(f"{b.name} {b.version}: {len(names)} file(s) verified")
+        for rel in names:
+            print(f"  {rel}: {b.path(rel)}")
+        llm = b.llm_path()
+        if llm is not None:
+            print(f"model loaded by tagging: {llm}")
         return 0
 
     v.set_defaults(func=_verify)

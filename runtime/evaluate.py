@@ -32,6 +32,23 @@ Key = tuple[int, int, str]
 
 
 # -- reading ---------------------------------------------------------------------------------
+def _check_offsets(obj, path, lineno: int) -> None:
+    """Entity offsets must be whole numbers (as ``biotag convert`` requires): 7.9 is refused, not
+    truncated to 7."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("entities"), list):
+        return
+    for k, e in enumerate(obj["entities"], 1):
+        if not isinstance(e, dict):
+            continue
+        for key in ("start", "end"):
+            v = e.get(key)
+            whole = (isinstance(v, int) and not isinstance(v, bool)) or (
+                isinstance(v, str) and v.strip().lstrip("-").isdigit() and v.strip().isascii())
+            if key in e and not whole:
+                raise FormatError(f"document {obj.get('id')!r}: entity #{k}: offsets must be integers, "
+                                  f"got {key} {v!r}", path, lineno)
+
+
 def read_documents(path) -> list[Document]:
     """Read canonical JSONL (one document object per line; blank lines are skipped).
 
@@ -47,6 +64,7 @@ def read_documents(path) -> list[Document]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise FormatError(f"not valid JSON ({exc.msg}, column {exc.colno})", path, lineno) from None
+        _check_offsets(obj, path, lineno)
         try:
             docs.append(Document.from_json(obj))
         except KeyError as exc:

@@ -121,10 +121,21 @@ class HiddenCapture:
         self._g = g
         self.n_embd = n_embd
         self.armed = False
+        self.interrupted = False   # a Ctrl-C arrived inside the callback (LlamaBackend re-raises it)
         self.hidden: np.ndarray | None = None
         self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._cb)  # keep a reference
 
     def _cb(self, t, ask, _user):
+        # nothing may escape into C: ctypes would print it and let the graph go on
+        try:
+            return self._eval(t, ask)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            return False   # stop the graph
+        except BaseException:   # noqa: BLE001 - the decode then reports no hidden states
+            return False
+
+    def _eval(self, t, ask):
         if not self.armed:
             return False if ask else True
         is_ours = self._g.ggml_get_name(t) == self.NAME

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,11 +169,13 @@ def check_gguf_file(path: str | os.PathLike) -> Path:
 
 
 _LOG_CB = None
+_LOG_LISTENER = None     # a function of each native log line, while one is set (see native_log_listener)
 
 
 def _quiet_native_log() -> None:
-    """llama.cpp's own log lines (e.g. its KV-cache notes) never reach the user's terminal; set
-    BIOTAG_LLAMA_LOG=1 to see them. Failures still surface as ModelError messages."""
+    """llama.cpp's and ggml's own log lines (loader, KV cache, quantizer) never reach the user's
+    terminal; set BIOTAG_LLAMA_LOG=1 to see them. Failures still surface as ModelError messages.
+    The callback object is kept for the life of the process (llama.cpp holds its address)."""
     global _LOG_CB
     if _LOG_CB is not None or os.environ.get("BIOTAG_LLAMA_LOG"):
         return
@@ -182,10 +185,74 @@ def _quiet_native_log() -> None:
 
     @llama_cpp.llama_log_callback
     def _drop(level, text, user_data):
+        listener = _LOG_LISTENER
+        if listener is not None and text:
+            try:
+                listener(text.decode("utf-8", "replace"))
+            except BaseException:   # noqa: BLE001 - nothing may escape into C; Ctrl-C is kept
+                note_interrupt()
         return None
 
     _LOG_CB = _drop
     llama_cpp.llama_log_set(_LOG_CB, ctypes.c_void_p(0))
+
+
+@contextlib.contextmanager
+def native_log_listener(fn):
+    """Native log lines go to ``fn(line)`` (and nowhere else) inside the block; with
+    BIOTAG_LLAMA_LOG=1 they go to stderr as llama.cpp writes them and ``fn`` sees none."""
+    global _LOG_LISTENER
+    _quiet_native_log()
+    prev, _LOG_LISTENER = _LOG_LISTENER, fn
+    try:
+        yield
+    finally:
+        _LOG_LISTENER = prev
+
+
+# -- Ctrl-C inside native code ------------------------------------------------------------------
+# A KeyboardInterrupt raised while Python runs a ctypes callback (llama.cpp's eval or log callback)
+# cannot unwind through C: ctypes prints it as "Exception ignored" and the C code goes on. biotag's
+# callbacks catch it and note it here; the Python code after the native call raises it again.
+_INTERRUPTED = False
+_PREV_HOOK = None
+
+
+def note_interrupt() -> None:
+    global _INTERRUPTED
+    _INTERRUPTED = True
+
+
+def raise_if_interrupted() -> None:
+    """Raise the KeyboardInterrupt that arrived inside a native call, once."""
+    global _INTERRUPTED
+    if _INTERRUPTED:
+        _INTERRUPTED = False
+        raise KeyboardInterrupt
+
+
+def _unraisable(hook_args) -> None:
+    if isinstance(hook_args.exc_value, KeyboardInterrupt):
+        note_interrupt()
+        return
+    (_PREV_HOOK or sys.__unraisablehook__)(hook_args)
+
+
+def catch_native_interrupts() -> None:
+    """Install (once) an unraisable hook that turns a Ctrl-C swallowed by ctypes into a note."""
+    global _PREV_HOOK
+    if sys.unraisablehook is not _unraisable:
+        _PREV_HOOK = sys.unraisablehook
+        sys.unraisablehook = _unraisable
+
+
+def default_threads() -> int:
+    """llama.cpp threads when none are asked for: the CPUs this process may use, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
 
 
 def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None = None,
@@ -200,7 +267,12 @@ def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None
 
     p = check_gguf_file(path)
     _quiet_native_log()
-    kwargs = dict(n_ctx=n_ctx, n_threads=n_threads or max(1, min(4, os.cpu_count() or 1)),
+    catch_native_interrupts()
+    if n_threads is not None and (isinstance(n_threads, bool) or int(n_threads) < 1):
+        raise ModelError(f"threads must be 1 or more, got {n_threads!r}")
+    threads = int(n_threads) if n_threads else default_threads()
+    # both: llama-cpp-python sets the batch (prompt) threads to every CPU when not given
+    kwargs = dict(n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                   n_gpu_layers=n_gpu_layers, vocab_only=vocab_only, verbose=False, n_batch=n_batch,
                   n_ubatch=n_batch, logits_all=False)
     if lora_path is not None:
@@ -209,7 +281,9 @@ def load_llama(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None
         try:
             llm = llama_cpp.Llama(str(p), **kwargs)
         except Exception as exc:
+            raise_if_interrupted()
             raise ModelError(f"{p}: llama.cpp could not load the model ({exc})") from None
+    raise_if_interrupted()
     llm._biotag_head = None
     if head not in ("auto", "llama"):
         raise ModelError(f"unknown head mode {head!r} (auto or llama)")
@@ -364,6 +438,12 @@ class LlamaBackend:
             finally:
                 if self.capture is not None:
                     self.capture.armed = False
+            if self.capture is not None and self.capture.interrupted:
+                self.capture.interrupted = False
+                note_interrupt()
+            if _INTERRUPTED:   # Ctrl-C during the decode: the batch may be cut short
+                self.ll.llama_memory_seq_rm(self.mem, 0, len(self.seq), -1)
+                raise_if_interrupted()
             if rc != 0:
                 raise ModelError(f"llama_decode failed ({rc})")
             if hidden:

@@ -106,6 +106,8 @@ class Tagger:
         self.name, self.version = name, version
         self.max_words = max_words
         self.llm_path = str(llm_path)
+        # on_progress(doc_id, characters done, characters in all) after each segment of tag()
+        self.on_progress = None
         self.spec = dict(llm_path=str(llm_path), fmt=fmt, profiles=self.profiles, threads=threads,
                          device=self.device, thresholds=self.thresholds, name=name, version=version,
                          max_words=max_words, n_ctx=n_ctx, marker_bias=marker_bias, fusion=fusion,
@@ -119,8 +121,8 @@ class Tagger:
         root = Path(bundle) if bundle is not None else default_bundle_dir()
         b = Bundle.open(root)
         llm = b.manifest.get("llm") or {}
-        if "file" not in llm:
-            raise ModelError(f"{root}: manifest has no llm file")
+        if not isinstance(llm.get("file"), str) or llm["file"] not in b.manifest.get("files", {}):
+            raise ModelError(f"{root}: manifest has no llm file listed in its files")
         if any(e.get("location") == "cache" and not b.path(r).is_file() for r, e in b.manifest["files"].items()):
             from biotag.export.bundle import ensure_files  # numpy + gguf + llama.cpp, no torch
 
@@ -141,6 +143,13 @@ class Tagger:
                    marker_units=trained_marker_units(root))
 
     # --- tagging ----------------------------------------------------------------------------
+    def tagged_types(self) -> list[str]:
+        """The canonical types the bundle's instructions ask for, in any language."""
+        from .labels import TYPE_ORDER
+
+        have = {t for lang in self.profiles for task in self.tasks_for(lang, None) for t in task.types}
+        return [t for t in TYPE_ORDER if t in have] + sorted(have - set(TYPE_ORDER))
+
     def tasks_for(self, lang: str, types: Sequence[str] | None) -> list[Task]:
         tasks = [Task.for_corpus(d, self.fmt) for d in self.profiles.get(lang, self.profiles.get("en", []))]
         # only the types the model has markers for (the instruction names no other)
@@ -239,6 +248,10 @@ class Tagger:
             segs.append(Segment(seg.start, seg.end))
             langs[seg.lang] = langs.get(seg.lang, 0) + (seg.end - seg.start)
             ents.extend(es)
+            if self.on_progress is not None and seg.end < len(text):
+                self.on_progress(doc_id, seg.end, len(text))
+        if self.on_progress is not None:
+            self.on_progress(doc_id, len(text), len(text))
         doc_lang = lang or (max(langs, key=langs.get) if langs else None)
         meta = {"bundle": f"{self.name} {self.version}"}
         if (opts or TagOptions()).assertion:

@@ -1,5 +1,6 @@
 """Parallel tagging: one process per worker, each with its own llama.cpp model (a Llama object is
-not thread-safe). Results come back in input order; at most 2 x workers documents are in flight."""
+not thread-safe). Results come back in input order; at most 2 x workers documents are in flight.
+Ctrl-C is the parent's: the workers ignore SIGINT and the parent stops them."""
 from __future__ import annotations
 
 import multiprocessing
@@ -12,6 +13,9 @@ _TAGGER = None
 
 def _init(spec: dict) -> None:
     global _TAGGER
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from .tagger import Tagger
 
     _TAGGER = Tagger(**spec)
@@ -27,7 +31,8 @@ def parallel_tag(tagger, docs: Iterable, workers: int, opts=None) -> Iterator:
     spec = dict(tagger.spec)
     if spec.get("threads") is None:
         spec["threads"] = 1
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(spec,)) as ex:
+    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(spec,))
+    try:
         pending: deque = deque()
         for d in docs:
             pending.append(ex.submit(_tag, (d, opts)))
@@ -35,3 +40,9 @@ def parallel_tag(tagger, docs: Iterable, workers: int, opts=None) -> Iterator:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BaseException:   # Ctrl-C, an error, or the consumer stopped: end the workers now
+        for p in list((getattr(ex, "_processes", None) or {}).values()):
+            p.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
