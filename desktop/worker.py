@@ -40,14 +40,11 @@ class BatchResult:
 
 
 def batch_output_path(out_dir: Path, doc_id: str, fmt: str) -> Path:
-    """Where a batch writes a document's primary output (existence = done: resumable)."""
-    from biotag.runtime import tag_cli
+    """Where a batch writes a document's primary output (existence = done: resumable); the same
+    name as ``biotag tag --out`` gives it (brat: the ``.ann`` its writer names)."""
+    from biotag.runtime.tag_cli import output_path
 
-    if fmt == "brat":
-        from biotag.runtime.formats.brat import id_to_name
-
-        return out_dir / (id_to_name(doc_id) + ".ann")
-    return tag_cli._out_path(out_dir, doc_id, fmt)
+    return output_path(out_dir, doc_id, fmt)
 
 
 def _short_error(exc: BaseException) -> str:
@@ -160,7 +157,7 @@ class _Worker(QObject):
                 res.cancelled = True
                 break
             primary = batch_output_path(out, doc_id, spec.fmt)
-            report = tag_cli._out_path(out, doc_id, "html")
+            report = tag_cli.output_path(out, doc_id, "html")
             if primary.exists() and (not spec.html or spec.fmt == "html" or report.exists()):
                 res.skipped.append(doc_id)
                 self.batchProgress.emit(job, k + 1, total, doc_id)

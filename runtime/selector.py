@@ -219,6 +219,10 @@ class Selector:
     def _load_session(self) -> None:
         import onnxruntime as ort
 
+        try:
+            ort.disable_telemetry_events()   # besides ORT_DISABLE_TELEMETRY (biotag.runtime)
+        except AttributeError:
+            pass
         so = ort.SessionOptions()
         so.log_severity_level = 3
         # no busy-waiting after a run: the selector shares the CPU with llama.cpp

@@ -481,3 +481,103 @@ def test_quantizer_reports_its_tensors_and_names_llama_cpp_on_failure(tiny_bundl
     assert q.is_file() and seen and seen[-1][0] == seen[-1][1] == len(seen)
     with pytest.raises(ModelError, match="llama.cpp: "):   # already quantized: llama.cpp's reason, quoted
         quantize_gguf(q, tmp_path / "again.gguf", "q8_0")
+
+
+# -- no network, no telemetry --------------------------------------------------------------------
+def build_fake_selector_bundle(root: Path, tiny_bundle: Path) -> Path:
+    """The tiny bundle plus a selector: a word-level tokenizer with the marker tokens and an ONNX
+    graph that gives every candidate logit 0 (probability 0.5), enough for onnxruntime to run."""
+    import shutil
+
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from biotag.runtime.bundle import sha256_file
+    from biotag.runtime.selector import META_KEY
+
+    shutil.copytree(tiny_bundle, root)
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[E]", "[/E]", "fever"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.save(str(root / "tokenizer.json"))
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["n", "l"])
+    att = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["n", "l"])
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 1])
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    graph = helper.make_graph([
+        helper.make_node("Cast", ["attention_mask"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["f", "axes"], ["s"], keepdims=1),
+        helper.make_node("Mul", ["s", "zero"], ["logits"])], "fake_selector", [ids, att], [out],
+        initializer=[zero, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    meta = {"format_version": 1, "open_id": 4, "close_id": 5, "vocab_size": len(vocab), "max_len": 64}
+    helper.set_model_props(model, {META_KEY: json.dumps(meta)})
+    onnx.save(model, str(root / "selector.onnx"))
+    m = json.loads((root / "manifest.json").read_text())
+    for f in ("selector.onnx", "tokenizer.json"):
+        m["files"][f] = {"sha256": sha256_file(root / f), "size": (root / f).stat().st_size}
+    m["selector"] = {"file": "selector.onnx", "tokenizer": "tokenizer.json", "thresholds": {}, "default": 0.4}
+    (root / "manifest.json").write_text(json.dumps(m))
+    return root
+
+
+TRACE_ARGS = ["strace", "-f", "-qq", "-e", "trace=socket,connect,sendto,sendmsg"]
+NET_CALL = __import__("re").compile(r"socket\(AF_INET6?\b|sa_family=AF_INET6?\b")
+
+
+def network_calls(code: str, tmp_path: Path, name: str) -> list[str]:
+    """The IPv4/IPv6 socket system calls of a Python process (and its children) run inside a new,
+    empty network namespace, with a fresh HOME."""
+    import shutil
+
+    if not shutil.which("strace") or not shutil.which("unshare"):
+        pytest.skip("needs strace and unshare (Debian: strace, util-linux)")
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here (unshare -n needs root or user namespaces)")
+    log = tmp_path / f"{name}.strace"
+    home = tmp_path / f"{name}-home"
+    home.mkdir()
+    script = tmp_path / f"{name}.py"
+    script.write_text(code, encoding="utf-8")
+    r = subprocess.run(["unshare", "-n", *TRACE_ARGS, "-o", str(log), sys.executable, str(script)],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert r.returncode == 0, r.stderr
+    return [x for x in log.read_text().splitlines() if NET_CALL.search(x)]
+
+
+def test_tagging_makes_no_network_calls_and_no_telemetry(tiny_bundle, tmp_path):
+    """onnxruntime's telemetry looks up Microsoft's event host from native code several seconds after
+    a session starts: the process stays alive 15 s after tagging with the selector to give it time."""
+    b = build_fake_selector_bundle(tmp_path / "sel-bundle", tiny_bundle)
+    note = tmp_path / "note.txt"
+    note.write_text("fever and cough after aspirin", encoding="utf-8")
+    tag_code = (f"import sys, time\nfrom biotag.runtime.cli import main\n"
+                f"rc = main(['tag', {str(note)!r}, '--bundle', {str(b)!r}, '--threads', '1', '--out', "
+                f"{str(tmp_path / 'out')!r}])\nassert rc == 0, rc\n"
+                f"import biotag.runtime.tagger as t\nt.Tagger.load({str(b)!r}, device='cpu', threads=1)\n"
+                f"time.sleep(15)\n")
+    calls = network_calls(tag_code, tmp_path, "tag")
+    assert json.loads((tmp_path / "out" / "note.jsonl").read_text())["meta"]["bundle"] == "tiny-test 0"
+    assert calls == [], calls
+    assert not (tmp_path / "tag-home" / ".cache" / "Microsoft").exists()
+    # positive control: the same check catches a name lookup planted on purpose
+    planted = "import socket\ntry:\n    socket.getaddrinfo('biotag-planted.invalid', 443)\nexcept OSError:\n    pass\n"
+    assert network_calls(planted, tmp_path, "planted") != []
+
+
+def test_gui_tagging_makes_no_network_calls(tiny_bundle, tmp_path):
+    pytest.importorskip("PySide6")
+    b = build_fake_selector_bundle(tmp_path / "sel-bundle", tiny_bundle)
+    note = tmp_path / "note.txt"
+    note.write_text("fever and cough after aspirin", encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    gui_code = (f"import os, sys, time\nos.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+                f"from biotag.desktop.app import main\n"
+                f"rc = main([{str(note)!r}, '--bundle', {str(b)!r}, '--settings', {str(tmp_path / 's.ini')!r}, "
+                f"'--tag', '--screenshot', {str(shot)!r}])\nassert rc == 0, rc\ntime.sleep(15)\n")
+    calls = network_calls(gui_code, tmp_path, "gui")
+    assert shot.is_file() and calls == [], calls
