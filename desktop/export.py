@@ -153,8 +153,9 @@ def _write_pdf(docs, path: Path, tmp: Path, bundle, title, font_families, font_s
     qdoc.setPageSize(QSizeF(w, h))
     qdoc.setDocumentMargin(0)
     font = QFont()
-    if font_families:
-        font.setFamilies(list(font_families))
+    from .fonts import families   # the shipped CJK font when the system has none
+
+    font.setFamilies(list(font_families or families()))
     font.setPointSizeF(font_size)
     qdoc.setDefaultFont(font)
     colors = all_colors(doc_types(docs))

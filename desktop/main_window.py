@@ -25,7 +25,7 @@ from . import export as exporting
 from .dialogs import AboutDialog, BatchDialog, HelpDialog
 from .entity_table import EntityTable, Legend, swatch
 from .entity_view import EntityView
-from .fonts import has_cjk_font, text_font
+from .fonts import ensure_cjk_font, has_cjk_font, text_font
 from .review import DocumentModel, next_untitled_id, review_of
 from .settings import AppSettings, SettingsDialog, check_bundle
 from .worker import TaggerService
@@ -69,9 +69,10 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_window()
         self.new_document()
+        ensure_cjk_font()   # the shipped Noto Sans CJK when the system has no Chinese font
         if not has_cjk_font():
-            self.statusBar().showMessage("No Chinese font found: install Noto Sans CJK "
-                                         "(Debian: fonts-noto-cjk) to display Chinese text.", 15000)
+            self.statusBar().showMessage("No Chinese font found: reinstall biotag (its Noto Sans CJK "
+                                         "package is missing) or install Noto Sans CJK.", 15000)
         if autoload:
             self.load_bundle(self.settings.bundle_dir, initial=True)
         else:

@@ -91,7 +91,7 @@ def render_text(doc: Document, colors: dict[str, str]) -> str:
     return "".join(out)
 
 
-CSS = """body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans','Noto Sans CJK SC',sans-serif;
+CSS = """body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans','Noto Sans CJK SC','biotag CJK',sans-serif;
 max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 .doc{line-height:2.6;font-size:1.05rem;border:1px solid #ddd;padding:1rem 1.2rem;border-radius:6px}
 .legend span{display:inline-block;margin:0 .8rem .3rem 0}.sw{width:1rem;height:.7rem;display:inline-block;
@@ -126,4 +126,8 @@ def render_report(docs: Sequence[Document], bundle: str = "", title: str = "biot
         parts.append("<table><tr><th>type</th><th>text</th><th>start</th><th>end</th><th>score</th>"
                      f"<th>source</th><th>assertion</th><th>review</th></tr>{rows}</table>")
     parts.append("</body></html>\n")
-    return "\n".join(parts)
+    page = "\n".join(parts)
+    from .cjk_font import font_face_css   # Chinese shows on a viewer without a CJK font
+
+    face = font_face_css(page)
+    return page.replace("<style>", "<style>" + face, 1) if face else page
