@@ -9,6 +9,30 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _qt_gui_error() -> str | None:
+    """Why Qt's GUI modules cannot load here (system libraries such as libEGL, libfontconfig or
+    libxkbcommon missing), or None when they load."""
+    try:
+        import PySide6.QtWidgets  # noqa: F401
+    except ImportError as exc:
+        return f"Qt cannot load ({exc}); Debian: apt-get install libegl1 libfontconfig1 libxkbcommon0"
+    return None
+
+
+QT_GUI_ERROR = _qt_gui_error()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """Without Qt's system libraries pytest-qt would stop the whole run at start-up: unplug it, and
+    the GUI tests skip with the reason."""
+    if QT_GUI_ERROR:
+        plugin = config.pluginmanager.get_plugin("pytest-qt")
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
+        config.pluginmanager.set_blocked("pytest-qt")
+
+
 def build_tiny_bundle(root: Path, seed: int = 0, fmt: str = "S") -> Path:
     from biotag.export.gguf_llama import random_tiny_llama, tiny_vocab, write_llama_gguf
     from biotag.runtime.bundle import SCHEMA_VERSION, sha256_file

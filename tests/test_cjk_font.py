@@ -54,6 +54,10 @@ print(json.dumps({"before": before, "after": fonts.has_cjk_font(), "shipped": fo
 
 def test_desktop_gui_and_pdf_show_chinese_without_system_fonts(tmp_path):
     pytest.importorskip("PySide6")
+    from conftest import QT_GUI_ERROR
+
+    if QT_GUI_ERROR:
+        pytest.skip(QT_GUI_ERROR)
     from pypdf import PdfReader
 
     from biotag.runtime.cjk_font import font_path

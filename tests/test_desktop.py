@@ -14,6 +14,10 @@ import pytest
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
+from conftest import QT_GUI_ERROR  # noqa: E402
+
+if QT_GUI_ERROR:
+    pytest.skip(QT_GUI_ERROR, allow_module_level=True)
 
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402

@@ -571,6 +571,10 @@ def test_tagging_makes_no_network_calls_and_no_telemetry(tiny_bundle, tmp_path):
 
 def test_gui_tagging_makes_no_network_calls(tiny_bundle, tmp_path):
     pytest.importorskip("PySide6")
+    from conftest import QT_GUI_ERROR
+
+    if QT_GUI_ERROR:
+        pytest.skip(QT_GUI_ERROR)
     b = build_fake_selector_bundle(tmp_path / "sel-bundle", tiny_bundle)
     note = tmp_path / "note.txt"
     note.write_text("fever and cough after aspirin", encoding="utf-8")
