@@ -11,24 +11,29 @@ Trigger file lines (``#`` starts a comment; columns separated by tabs)::
 
 * category: ``negated``, ``possible``, ``historical``, ``family``; ``pseudo`` (a phrase that
   contains a trigger but is none, e.g. "no increase", "not only", "无明显诱因": it only hides
-  the shorter triggers inside it); ``terminate`` (ends the scopes it meets, e.g. "but", "但").
+  the shorter triggers inside it); ``terminate`` (ends the scopes it meets, e.g. "but", "但");
+  ``exception`` (a phrase that sets what follows apart from the rest of its clause, e.g. "other
+  than", "except": it ends the scopes it meets, and what follows it is ``negated`` when the
+  clause holds no negation, "malignancy other than skin cancer", and keeps its own status when
+  it does, "no complaints other than headache").
 * direction: ``forward`` (the scope follows the trigger), ``backward`` (it precedes it) or
   ``both``; ``-`` for pseudo lines. A terminate line with ``forward`` ends only forward scopes
   (e.g. "was", "during"), with ``backward`` only backward ones; ``-`` or ``both`` ends both.
 * max_words: optional, the most words the scope reaches (default: to the end of the clause).
 
-Matching ignores case; a phrase that begins or ends with a letter or digit matches only at word
-boundaries, so "no" never matches inside "nodule" (Chinese phrases match anywhere). Where
-phrases overlap the longest wins, so a pseudo trigger or a longer trigger ("cannot rule out",
-"不能排除") takes precedence over the triggers inside it. A later line for the same phrase
-replaces an earlier one, so a hospital file can also redefine or neutralise (``pseudo``) a
-built-in trigger.
+Matching ignores case and the commas between a phrase's words ("unremarkable except" matches
+"unremarkable, except"); a phrase that begins or ends with a letter or digit matches only at word
+boundaries, so "no" never matches inside "nodule" (Chinese phrases match anywhere). Of the
+phrases that start at the same place the longest wins, so a pseudo trigger or a longer trigger
+("cannot rule out", "不能排除") takes precedence over the triggers inside it (a phrase that
+starts inside an earlier match is not matched). A later line for the same phrase replaces an
+earlier one, so a hospital file can also redefine or neutralise (``pseudo``) a built-in trigger.
 
 Scopes: a clause ends at a sentence end (``. ! ? ; 。！？；`` or a line break) and, in Chinese,
-at a full-width comma ``，``. Inside a clause a scope also ends at a ``terminate`` phrase and at
-the next trigger of the same category. An entity takes the category of every trigger whose
-scope holds its start (entities that overlap the trigger itself are not in its scope); when
-several apply, ``family`` > ``negated`` > ``possible`` > ``historical``.
+at a full-width comma ``，``. Inside a clause a scope also ends at a ``terminate`` or
+``exception`` phrase and at the next trigger of the same category. An entity takes the category
+of every trigger whose scope holds its start (entities that overlap the trigger itself are not in
+its scope); when several apply, ``family`` > ``negated`` > ``possible`` > ``historical``.
 """
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ from .textio import read_text
 
 TRIGGER_DIR = Path(__file__).resolve().parent / "assertion_triggers"
 ENV = "BIOTAG_ASSERTION_TRIGGERS"
-CATEGORIES = ("negated", "possible", "historical", "family", "pseudo", "terminate")
+CATEGORIES = ("negated", "possible", "historical", "family", "exception", "pseudo", "terminate")
 DIRECTIONS = ("forward", "backward", "both")
 # which category wins when an entity lies in the scope of several triggers
 PRIORITY = ("family", "negated", "possible", "historical")
@@ -55,6 +60,7 @@ CONTEXT = 2000   # characters read on each side of the spans (a longer clause is
 _CLAUSE_END = re.compile(r"[.!?](?=\s|$)|[;。！？；\r\n]")
 _CLAUSE_END_ZH = re.compile(r"，")
 _WORD = re.compile(r"\w+")
+_COMMA = re.compile(r"(?<=\S)\s*,\s+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -68,7 +74,7 @@ class Trigger:
 
     @property
     def modifies(self) -> bool:
-        return self.category in PRIORITY
+        return self.category in PRIORITY or self.category == "exception"
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def parse_triggers(text: str, where: str = "<triggers>") -> list[Trigger]:
 
 
 def _phrase_pattern(phrase: str) -> str:
-    body = r"\s+".join(re.escape(w) for w in phrase.split(" "))
+    body = r"(?:\s*,)?\s+".join(re.escape(w) for w in phrase.split(" "))   # "normal, except"
     if re.match(r"\w", phrase[0]) and not _CJK.match(phrase[0]):
         body = r"(?<!\w)" + body
     if re.match(r"\w", phrase[-1]) and not _CJK.match(phrase[-1]):
@@ -147,7 +153,8 @@ class Rules:
         return len(self.triggers)
 
     def lookup(self, matched: str) -> Trigger:
-        return self.triggers[" ".join(matched.split()).casefold()]
+        key = " ".join(matched.split()).casefold()
+        return self.triggers[key] if key in self.triggers else self.triggers[_COMMA.sub(" ", key)]
 
     def cues(self, text: str, start: int = 0, end: int | None = None) -> list[Cue]:
         if self.pattern is None:
@@ -214,6 +221,8 @@ def _ends(other: Trigger, t: Trigger, direction: str) -> bool:
     """Whether ``other`` ends the ``direction`` scope of ``t``."""
     if other.category == "terminate":
         return other.direction in (direction, "both")
+    if other.category == "exception":
+        return True
     return other.category == t.category
 
 
@@ -268,12 +277,17 @@ def find(text: str, spans: Sequence[tuple[int, int]], rules: Rules | None = None
         cues = rules.cues(text, a, b)
         if not any(c.trigger.modifies for c in cues):
             continue
+        denies = any(c.trigger.category == "negated" for c in cues)
         for c, s, e in scopes(text, cues, a, b):
+            cat = c.trigger.category
+            if cat == "exception":
+                if denies:           # "no complaints other than headache": headache as it is
+                    continue
+                cat = "negated"      # "malignancy other than skin cancer"
             for k in members:
                 st, en = spans[k]
                 if not (s <= st < e) or (st < c.end and c.start < en):
                     continue
-                cat = c.trigger.category
                 cur = found[k][0]
                 if cur == PRESENT or rank[cat] < rank[cur]:
                     found[k] = (cat, c)

@@ -41,6 +41,26 @@ CASES_EN = [
     ("Fever?", {"Fever": "possible"}),
     ("He was admitted in May with pneumonia.", {"pneumonia": "present"}),
     ("Diabetes. No hypertension.", {"Diabetes": "present", "hypertension": "negated"}),
+    # exceptions: negated unless the clause denies or states a normal finding
+    ("History of malignancy other than basal cell carcinoma.",
+     {"malignancy": "historical", "basal cell carcinoma": "negated"}),
+    ("No complaints other than headache.", {"headache": "present"}),
+    ("Physical examination was unremarkable, except for bilateral crackles.",
+     {"crackles": "present"}),
+    ("Laboratory findings were within normal limits except for an elevated CEA.",
+     {"CEA": "present"}),
+    # a negated verb with its subject list before it, or its object after it
+    ("Hypertension, proteinuria and hand-foot syndrome were not observed.",
+     {"Hypertension": "negated", "proteinuria": "negated", "hand-foot syndrome": "negated"}),
+    ("On examination, the patient was not tachypnoeic.", {"tachypnoeic": "negated"}),
+    ("This was not associated with nausea, vomiting or fever.",
+     {"nausea": "negated", "vomiting": "negated", "fever": "negated"}),
+    ("Speech was normal and there was not any tremor.", {"Speech": "present", "tremor": "negated"}),
+    # stopped, refused, resolved
+    ("He discontinued warfarin and started apixaban.", {"warfarin": "negated", "apixaban": "present"}),
+    ("The chest CT excluded pulmonary embolism.", {"CT": "present", "pulmonary embolism": "negated"}),
+    ("She remained seizure-free for six months.", {"seizure": "negated"}),
+    ("The CT did not show any evidence of intracardiac air.", {"air": "negated"}),
 ]
 
 CASES_ZH = [
