@@ -16,16 +16,9 @@ def _need_train_extra():
 
 def _train_llm(args) -> int:
     _need_train_extra()
-    import json
+    from .train_llm import run_cli
 
-    from .llm_data import load_config
-    from .train_llm import precision_check, train
-
-    if args.precision_check:
-        print(json.dumps(precision_check(load_config(args.config), args.precision_check), indent=1))
-        return 0
-    train(load_config(args.config), args.resume, args.max_steps)
-    return 0
+    return run_cli(args)
 
 
 def _train_selector(args) -> int:
@@ -48,11 +41,14 @@ def add_cli(sub) -> None:
     p = sub.add_parser("train", help="train the tagging LLM or the selector (needs biotag[train])")
     tsub = p.add_subparsers(dest="what", metavar="WHAT")
     q = tsub.add_parser("llm", help="fine-tune the tagging LLM from a config file")
-    q.add_argument("--config", required=True, help="JSON config in models/configs/")
-    q.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    q.add_argument("--config", help="JSON config in models/configs/ (settings and defaults: models/train_llm.py)")
+    q.add_argument("--resume", action="store_true",
+                   help="continue from the run's checkpoint, or from its committed small state")
     q.add_argument("--max-steps", type=int, help="stop early after this many steps (no artifacts)")
     q.add_argument("--precision-check", type=int, metavar="N",
-                   help="train N steps in fp32 and in bf16 autocast from the same start; print JSON")
+                   help="train N steps with fp32 weights and padded batches, and N with the config's "
+                        "precision and packing, from the same start; print JSON")
+    q.add_argument("--curve-png", metavar="CSV", help="draw a run's learning curve (curve.csv) as PNG")
     q.set_defaults(func=_train_llm)
     q = tsub.add_parser("selector", help="train the entity selector (MiniLM span classifier) from a config file")
     q.add_argument("--config", required=True, help="JSON config in models/configs/ (e.g. selector.json)")

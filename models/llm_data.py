@@ -30,6 +30,22 @@ class Example:
     words: list[str]
     spans: list[Span]
     source: str = ""
+    # partial labels: the types whose openers are candidates at each decision (None: the task's
+    # types). A profile example from one corpus allows only the types that corpus annotates.
+    allowed: tuple[str, ...] | None = None
+
+
+def profile_example(ex: Example, profile: str) -> Example | None:
+    """The example under a profile instruction (runtime.profiles): spans mapped to profile types,
+    openers restricted to the types its corpus annotates; None when the corpus has none of them."""
+    from biotag.runtime.profiles import to_profile
+
+    allowed = tuple(dict.fromkeys(t for t in (to_profile(profile, x) for x in ex.task.types) if t))
+    if not allowed:
+        return None
+    spans = sorted({Span(s.start, s.end, to_profile(profile, s.type)) for s in ex.spans
+                    if to_profile(profile, s.type)})
+    return Example(Task.for_corpus(profile, ex.task.fmt), ex.words, spans, ex.source, allowed)
 
 
 @dataclass
@@ -69,13 +85,14 @@ def build_sequence(table: TokenTable, ex: Example, pass_types: Sequence[str], pr
     """Exactly the ids the constrained decoder feeds, with the choice made at each decision."""
     fmt = ex.task.fmt
     ids = table.prompt_ids(ex.task, ex.words, pass_types, prefix)
+    open_types = pass_types if ex.allowed is None else [t for t in pass_types if t in ex.allowed]
     positions, cands, gold = [], [], []
     n = len(ex.words)
     depth, just_opened, i = 0, False, 0
     for kind, val in target_units(ex.words, ex.spans, fmt, pass_type):
         if i >= n:
             break  # the closers at the end are forced: not fed, not supervised
-        marks = marker_choices(table, pass_types, fmt, False, depth, just_opened)
+        marks = marker_choices(table, open_types, fmt, False, depth, just_opened)
         first = table.word_ids(ex.words[i])[0]
         c = [first] + [m[0] for m in marks]
         if kind == "word":
@@ -104,6 +121,8 @@ def build_sequence(table: TokenTable, ex: Example, pass_types: Sequence[str], pr
 def example_sequences(table: TokenTable, ex: Example) -> list[Sequence_]:
     out = []
     for types, prefix in ex.task.passes():
+        if ex.allowed is not None and ex.task.fmt != FORMAT_S and types[0] not in ex.allowed:
+            continue   # partial labels: no pass for a type the example's corpus does not annotate
         out.append(build_sequence(table, ex, types, prefix, types[0] if ex.task.fmt != FORMAT_S else None))
     return out
 

@@ -58,7 +58,10 @@ class TaggerLM(nn.Module):
             self.marker_emb.copy_(sd.pop("marker_emb"))
         set_peft_model_state_dict(self.peft, sd)
 
-    def hidden(self, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+    def hidden(self, ids: torch.Tensor, attn: torch.Tensor | None,
+               pos_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Last hidden states. Packed rows pass ``pos_ids`` (restarting at 0 for every sequence)
+        and no ``attn``: transformers then builds the block-diagonal causal mask from them."""
         x = self.embed(ids)
         rows = self.lookup[ids]
         m = rows >= 0
@@ -66,11 +69,14 @@ class TaggerLM(nn.Module):
             scale = self.embed.embed_scale.to(x.dtype)
             x = x.clone()
             x[m] = self.marker_emb[rows[m]].to(x.dtype) * scale
-        out = self.body(inputs_embeds=x, attention_mask=attn, use_cache=False)
+        if pos_ids is not None:
+            out = self.body(inputs_embeds=x, position_ids=pos_ids, use_cache=False)
+        else:
+            out = self.body(inputs_embeds=x, attention_mask=attn, use_cache=False)
         return out.last_hidden_state
 
     def cand_weights(self, cand: torch.Tensor) -> torch.Tensor:
-        w = self.out_w[cand.clamp(min=0)]
+        w = self.out_w[cand.clamp(min=0)].float()
         rows = self.lookup[cand.clamp(min=0)]
         m = rows >= 0
         if m.any():
@@ -80,11 +86,11 @@ class TaggerLM(nn.Module):
 
     def cand_logits(self, h: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
         """h: (N, D) hidden states; cand: (N, C) token ids, -1 = padding -> (N, C) logits."""
-        logits = torch.einsum("nd,ncd->nc", h, self.cand_weights(cand))
+        logits = torch.einsum("nd,ncd->nc", h.float(), self.cand_weights(cand))
         return logits.masked_fill(cand < 0, float("-inf"))
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, int]:
-        h = self.hidden(batch["ids"], batch["attn"])
+        h = self.hidden(batch["ids"], batch.get("attn"), batch.get("pos_ids"))
         hp = h[batch["b_idx"], batch["pos"]]
         logits = self.cand_logits(hp, batch["cand"])
         return nn.functional.cross_entropy(logits.float(), batch["gold"]), int(batch["gold"].numel())
@@ -109,6 +115,90 @@ def collate(seqs, pad_id: int = 0) -> dict:
             "pos": torch.tensor(pos, dtype=torch.long),
             "cand": torch.tensor(cand, dtype=torch.long).reshape(-1, C),
             "gold": torch.tensor(gold, dtype=torch.long)}
+
+
+def pack(seqs, pack_len: int, pad_id: int = 0) -> dict:
+    """Sequence_ list -> rows of at most ``pack_len`` tokens, several sequences per row (first-fit
+    decreasing), right-padded to the longest row. Positions restart at 0 for every sequence, so
+    attention stays inside it: the same loss as ``collate`` with far less padding. A sequence
+    longer than ``pack_len`` gets a row of its own."""
+    order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k].ids))
+    rows: list[list[int]] = []
+    used: list[int] = []
+    for k in order:
+        n = len(seqs[k].ids)
+        for r in range(len(rows)):
+            if used[r] + n <= pack_len:
+                rows[r].append(k)
+                used[r] += n
+                break
+        else:
+            rows.append([k])
+            used.append(n)
+    T = max(used)
+    C = max((len(c) for s in seqs for c in s.candidates), default=1)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    pos_ids = torch.zeros((len(rows), T), dtype=torch.long)
+    b_idx, pos, cand, gold = [], [], [], []
+    for r, members in enumerate(rows):
+        off = 0
+        for k in sorted(members):          # keep the batch's order inside a row
+            s = seqs[k]
+            n = len(s.ids)
+            ids[r, off: off + n] = torch.tensor(s.ids)
+            pos_ids[r, off: off + n] = torch.arange(n)
+            for p, c, g in zip(s.positions, s.candidates, s.gold):
+                b_idx.append(r)
+                pos.append(off + p)
+                cand.append(list(c) + [-1] * (C - len(c)))
+                gold.append(g)
+            off += n
+        pos_ids[r, off:] = torch.arange(T - off)   # padding: a sequence of its own, never attended
+    return {"ids": ids, "pos_ids": pos_ids, "b_idx": torch.tensor(b_idx, dtype=torch.long),
+            "pos": torch.tensor(pos, dtype=torch.long),
+            "cand": torch.tensor(cand, dtype=torch.long).reshape(-1, C),
+            "gold": torch.tensor(gold, dtype=torch.long), "tokens": int(sum(used))}
+
+
+class CachedTorchBackend:
+    """Decoding backend over the PyTorch model with a KV cache (transformers' DynamicCache):
+    each call feeds only the new tokens; a rollback crops the cache. Same scores as TorchBackend
+    up to float rounding, many times faster on long prompts."""
+
+    def __init__(self, model: TaggerLM):
+        self.model = model
+        self.seq: list[int] = []
+        self.cache = None
+
+    def reset(self) -> None:
+        self.seq, self.cache = [], None
+
+    @torch.no_grad()
+    def append(self, tokens, queries):
+        from transformers import DynamicCache
+
+        start = len(self.seq)
+        self.seq.extend(tokens)
+        if self.cache is None:
+            self.cache = DynamicCache()
+        m = self.model
+        ids = torch.tensor([list(tokens)])
+        x = m.embed(ids)
+        rows = m.lookup[ids]
+        sel = rows >= 0
+        if sel.any():
+            x = x.clone()
+            x[sel] = m.marker_emb[rows[sel]].to(x.dtype) * m.embed.embed_scale.to(x.dtype)
+        pos = torch.arange(start, start + len(tokens))
+        h = m.body(inputs_embeds=x, past_key_values=self.cache, use_cache=True,
+                   position_ids=pos[None], cache_position=pos).last_hidden_state[0]
+        return {k: m.cand_logits(h[k][None], torch.tensor([list(c)]))[0].float().numpy()
+                for k, c in queries.items()}
+
+    def rollback(self, n: int) -> None:
+        if n > 0:
+            self.seq = self.seq[:-n]
+            self.cache.crop(len(self.seq))
 
 
 class TorchBackend:

@@ -1,14 +1,28 @@
 """Fine-tune the tagging LLM (Gemma 3 270M + LoRA) on the bilingual mixture. Read it in one sitting.
 
-    biotag train llm --config models/configs/default.json [--resume] [--max-steps N]
+    biotag train llm --config models/configs/model2.json [--resume] [--max-steps N]
+    biotag train llm --config C --precision-check N      # N steps fp32 vs the configured fast path
+    biotag train llm --curve-png runs/NAME/curve.csv     # draw a learning curve
 
-Everything about a run is in its config file. The run logs one line every ``log_every`` steps
-(loss, tokens/s, ETA), checkpoints every ``ckpt_minutes`` to ``<run_dir>/ckpt.pt`` (atomic) and
-resumes from it with ``--resume``: batches are a pure function of (seed, step), so a resumed run
-sees exactly the batches the uninterrupted run would have seen.
+Every setting of a run and its default is in ``TrainConfig`` below; a config file names only what
+differs, is validated once before anything runs, and its hash (``config_hash``, over the file's
+own keys) names the run: a checkpoint written under another hash is refused.
+
+Speed on a CPU (AMX bf16): the frozen base weights are stored in bfloat16 (``"weights": "bf16"``),
+the sequences of a step are packed into rows of at most ``pack_len`` tokens (positions restart per
+sequence, so attention stays inside it: the same loss without padding), and the 262k-row output
+matrix is applied only to the 2-10 candidate tokens of each decision. LoRA weights, marker rows,
+optimizer and loss stay fp32.
+
+The run logs loss, examples/s and real tokens/s every ``log_every`` steps, checkpoints every
+``ckpt_minutes`` to ``<run_dir>/ckpt.pt`` (atomic; LoRA + marker rows + optimizer) and, every
+``curve.every`` steps, scores a fixed seeded sample of every dev set into ``<run_dir>/curve.csv``.
+Batches are a pure function of (seed, step), so a resumed run sees exactly the batches the
+uninterrupted run would have seen.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -17,9 +31,100 @@ import random
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# --- every setting, with its default ------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str                                  # run name: runs/<name>/ and models/<name>/
+    datasets: dict                             # dataset -> {weight, sources, split, cap, keep_empty, task}
+    steps: int                                 # optimizer steps of the whole run (the LR schedule's length)
+    lr: float                                  # peak learning rate of the LoRA weights
+    # data
+    data_dir: str = "../shared/data"
+    format: str = "S"                          # tag format: S (one pass, typed markers) or P
+    seed: int = 0
+    aux: dict = field(default_factory=dict)    # auxiliary datasets (GERBERA): {weight, until_step}
+    dictionary: dict = field(default_factory=dict)  # dictionary examples (VANER): {examples, per_example, weight}
+    profile: dict = field(default_factory=dict)  # profile instruction share: {"share": p}; p of the
+    #                                            corpus examples are asked under their language's
+    #                                            all-types profile with partial labels (runtime.profiles)
+    max_len: int = 320                         # longer sequences are not sampled
+    # batches
+    batch_size: int = 8                        # sequences per micro-batch
+    grad_accum: int = 1                        # micro-batches per optimizer step
+    pack_len: int = 0                          # >0: pack a micro-batch into rows of <= pack_len tokens
+    # optimisation
+    warmup: int = 30
+    marker_lr: float | None = None             # learning rate of the marker-token rows (default: lr)
+    weight_decay: float = 0.0
+    lora: dict = field(default_factory=lambda: {"r": 16, "alpha": 32, "dropout": 0.05})
+    init_adapter: str | None = None            # warm start from a trained adapter folder
+    # precision
+    weights: str = "fp32"                      # frozen base weights: fp32 or bf16 (AMX matmuls)
+    autocast: str = "fp32"                     # forward under CPU bf16 autocast: fp32 or bf16
+    # bookkeeping (not part of the config hash)
+    log_every: int = 10
+    ckpt_minutes: float = 5
+    threads: int = 0                           # torch threads; 0 = every CPU
+    run_dir: str = ""                          # default runs/<name>
+    artifact_dir: str = ""                     # default models/<name>
+    curve: dict = field(default_factory=dict)  # {every, sample, datasets, seed}: dev F1 learning curve
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise SystemExit(f"config: unknown setting(s) {', '.join(unknown)}")
+        missing = sorted(f.name for f in dataclasses.fields(cls)
+                         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                         and f.name not in d)
+        if missing:
+            raise SystemExit(f"config: missing setting(s) {', '.join(missing)}")
+        c = cls(**d)
+        for key, ok in (("weights", ("fp32", "bf16")), ("autocast", ("fp32", "bf16")), ("format", ("S", "P"))):
+            if getattr(c, key) not in ok:
+                raise SystemExit(f"config {key!r}: {getattr(c, key)!r} is not one of {', '.join(ok)}")
+        if c.steps < 1 or c.batch_size < 1 or c.grad_accum < 1 or c.lr <= 0:
+            raise SystemExit("config: steps, batch_size, grad_accum and lr must be positive")
+        if not 0 <= c.profile.get("share", 0) <= 1:
+            raise SystemExit("config profile.share must be in [0, 1]")
+        return c
+
+    def get(self, key, default=None):   # dict-style access for the data helpers
+        return getattr(self, key, default)
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    @property
+    def run_path(self) -> Path:
+        return resolve(self.run_dir or f"runs/{self.name}")
+
+    @property
+    def artifact_path(self) -> Path:
+        return resolve(self.artifact_dir or f"models/{self.name}")
+
+
+RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve")   # do not define the run
+
+
+def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
+    """(validated config, the file's own dict: what config_hash reads)."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise SystemExit(f"{path}: a config is a JSON object")
+    return TrainConfig.from_dict(raw), raw
+
+
+def config_hash(raw: dict) -> str:
+    keep = {k: v for k, v in raw.items() if k not in RUN_INDEPENDENT}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def log(msg: str) -> None:
@@ -32,7 +137,7 @@ def resolve(path: str, base: Path = REPO) -> Path:
 
 
 # --- data --------------------------------------------------------------------------------------
-def load_mixture(cfg: dict, table, split: str = "train"):
+def load_mixture(cfg, table, split: str = "train"):
     """dataset -> list of Examples (word spans) for the configured corpora."""
     from biotag.runtime import corpora
     from biotag.runtime.prompting import Task
@@ -64,7 +169,7 @@ def load_mixture(cfg: dict, table, split: str = "train"):
     return mix
 
 
-def add_dictionary(cfg: dict, mix: dict) -> dict:
+def add_dictionary(cfg, mix: dict) -> dict:
     from .llm_data import build_gazetteer, dictionary_examples
 
     gaz = build_gazetteer(e for name, exs in mix.items() if name in cfg["datasets"] for e in exs)
@@ -86,27 +191,33 @@ def add_dictionary(cfg: dict, mix: dict) -> dict:
     return gaz
 
 
-def weights_at(cfg: dict, step: int) -> dict[str, float]:
+def weights_at(cfg, step: int) -> dict[str, float]:
     w = {n: d.get("weight", 1.0) for n, d in cfg["datasets"].items()}
     for n, d in cfg.get("aux", {}).items():
         if step < d.get("until_step", 0):
             w[n] = d.get("weight", 0.1)
-    if cfg.get("dictionary", {}).get("examples", 0) > 0:
+    if (cfg.get("dictionary") or {}).get("examples", 0) > 0:
         w["dictionary"] = cfg["dictionary"].get("weight", 0.05)
     return w
 
 
-def batch_at(cfg: dict, step: int, micro: int, mix: dict, table, max_len: int):
+def batch_at(cfg, step: int, micro: int, mix: dict, table, max_len: int):
     """The micro-batch of a step: a pure function of (seed, step, micro)."""
-    from .llm_data import example_sequences
+    from biotag.runtime.prompting import DATASETS
+    from biotag.runtime.profiles import profile_for
+
+    from .llm_data import example_sequences, profile_example
 
     rng = random.Random(f"{cfg.get('seed', 0)}/{step}/{micro}")
     w = {n: v for n, v in weights_at(cfg, step).items() if mix.get(n)}
     names = sorted(w)
+    share = (cfg.get("profile") or {}).get("share", 0.0)
     seqs = []
     while len(seqs) < cfg["batch_size"]:
         name = rng.choices(names, weights=[w[n] for n in names])[0]
         ex = mix[name][rng.randrange(len(mix[name]))]
+        if share and name in cfg["datasets"] and rng.random() < share:
+            ex = profile_example(ex, profile_for(DATASETS.get(name, (name, "en"))[1])) or ex
         passes = example_sequences(table, ex)
         s = passes[rng.randrange(len(passes))]
         if len(s.ids) <= max_len and s.positions:
@@ -114,8 +225,7 @@ def batch_at(cfg: dict, step: int, micro: int, mix: dict, table, max_len: int):
     return seqs
 
 
-# --- training ----------------------------------------------------------------------------------
-def lr_at(cfg: dict, step: int) -> float:
+def lr_at(cfg, step: int) -> float:
     warm, total = cfg.get("warmup", 30), cfg["steps"]
     if step < warm:
         return (step + 1) / warm
@@ -123,14 +233,15 @@ def lr_at(cfg: dict, step: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
 
 
-def build_model(cfg: dict, table):
+# --- model ---------------------------------------------------------------------------------------
+def build_model(cfg: TrainConfig, table):
     import torch
 
     from .gemma import load_base_torch
     from .torch_tagger import TaggerLM
 
-    torch.manual_seed(cfg.get("seed", 0))
-    base = load_base_torch()
+    torch.manual_seed(cfg.seed)
+    base = load_base_torch(torch.bfloat16 if cfg.weights == "bf16" else torch.float32)
     for p in base.parameters():
         p.requires_grad_(False)
     markers = sorted(table.marker_ids.values())
@@ -144,174 +255,362 @@ def build_model(cfg: dict, table):
             init[tid] = bracket_open
         else:
             init[tid] = list(bracket_open) + list(table.text_ids(" " + unit[1:])[:1])
-    lcfg = cfg.get("lora", {})
-    return TaggerLM(base, markers, lcfg.get("r", 16), lcfg.get("alpha", 32), lcfg.get("dropout", 0.05), init)
+    lcfg = {"r": 16, "alpha": 32, "dropout": 0.05, **cfg.lora}
+    model = TaggerLM(base, markers, lcfg["r"], lcfg["alpha"], lcfg["dropout"], init)
+    for p in model.parameters():        # trainable weights stay fp32 whatever the base's dtype
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+    return model
 
 
-def autocast(cfg: dict):
-    """The forward pass's precision: ``"autocast": "bf16"`` runs it under CPU bfloat16 autocast
-    (LoRA weights, optimizer and loss stay fp32); absent or ``"fp32"``: plain fp32."""
+def load_adapter_into(model, table, adapter_dir: Path) -> None:
+    """Warm start: LoRA weights and marker rows of a trained adapter folder. Marker rows are
+    matched by token id, so an adapter trained before a type was appended still loads (the new
+    type keeps its initial row)."""
+    import torch
+    from safetensors.torch import load_file
+
+    src = adapter_dir / "adapter.safetensors"
+    if not src.is_file():
+        raise SystemExit(f"init_adapter: {src} not found")
+    sd = load_file(str(src))
+    old_ids = sorted(json.loads((adapter_dir / "config.json").read_text(encoding="utf-8"))["marker_ids"].values())
+    rows = sd.pop("marker_emb")
+    with torch.no_grad():
+        for k, tid in enumerate(old_ids):
+            if tid in model.marker_ids:
+                model.marker_emb[model.marker_ids.index(tid)] = rows[k]
+    sd["marker_emb"] = model.marker_emb.detach().clone()
+    model.load_trainable_state(sd)
+    log(f"initialised LoRA and marker rows from {src}")
+
+
+def autocast(cfg: TrainConfig):
     import contextlib
 
     import torch
 
-    mode = cfg.get("autocast", "fp32")
-    if mode == "bf16":
+    if cfg.autocast == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    if mode != "fp32":
-        raise SystemExit(f"config 'autocast': {mode!r} is not one of fp32, bf16")
     return contextlib.nullcontext()
 
 
-def precision_check(cfg: dict, steps: int, held_out: int = 4) -> dict:
-    """Train ``steps`` steps in fp32 and again in bf16 autocast from the same initial weights on the
-    same batches; report seconds per step, the losses, and each result's loss on ``held_out``
-    batches that these steps did not use (each in its own precision)."""
+def make_batch(cfg: TrainConfig, seqs) -> dict:
+    from .torch_tagger import collate, pack
+
+    if cfg.pack_len:
+        return pack(seqs, cfg.pack_len)
+    b = collate(seqs)
+    b["tokens"] = int(b["attn"].sum())
+    return b
+
+
+def make_optimizer(cfg: TrainConfig, model):
     import torch
 
-    from .gemma import token_table
-    from .torch_tagger import collate
+    lora = [p for n, p in model.named_parameters() if p.requires_grad and n != "marker_emb"]
+    return torch.optim.AdamW([{"params": lora, "lr": cfg.lr},
+                              {"params": [model.marker_emb], "lr": cfg.marker_lr or cfg.lr}],
+                             weight_decay=cfg.weight_decay)
 
-    torch.set_num_threads(cfg.get("threads", os.cpu_count() or 2))
-    table = token_table()
-    mix = load_mixture(cfg, table)
-    add_dictionary(cfg, mix)
-    model = build_model(cfg, table)
-    init = {k: v.clone() for k, v in model.trainable_state().items()}
-    max_len = cfg.get("max_len", 320)
-    batches = [collate(batch_at(cfg, s, 0, mix, table, max_len)) for s in range(steps)]
-    held = [collate(batch_at(cfg, cfg["steps"] + 1000 + k, 0, mix, table, max_len)) for k in range(held_out)]
-    out = {"steps": steps, "threads": torch.get_num_threads(), "modes": {}}
-    for mode in ("fp32", "bf16"):
-        c = dict(cfg, autocast=mode)
-        model.load_trainable_state(init)
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"])
-        model.train()
-        losses, t0 = [], time.time()
-        for s, batch in enumerate(batches):
-            for g in opt.param_groups:
-                g["lr"] = cfg["lr"] * lr_at(cfg, s)
-            opt.zero_grad(set_to_none=True)
-            with autocast(c):
-                loss, _ = model.loss(batch)
-            loss.backward()
-            opt.step()
-            losses.append(round(loss.item(), 5))
-        sps = (time.time() - t0) / max(1, steps)
-        model.eval()
-        with torch.no_grad(), autocast(c):
-            held_loss = sum(model.loss(b)[0].item() for b in held) / max(1, len(held))
-        out["modes"][mode] = {"s_per_step": round(sps, 2), "losses": losses, "held_out_loss": round(held_loss, 5)}
-        log(f"precision check {mode}: {sps:.2f} s/step, last loss {losses[-1]:.4f}, held-out {held_loss:.4f}")
+
+def train_step(cfg: TrainConfig, model, opt, base_lrs, step: int, micro_batches) -> dict:
+    """One optimizer step over ``grad_accum`` micro-batches: the LR schedule, the mean loss over
+    micro-batches, gradient clipping at 1.0. Shared by training and --precision-check."""
+    import torch
+
+    for g, b in zip(opt.param_groups, base_lrs):
+        g["lr"] = b * lr_at(cfg, step)
+    opt.zero_grad(set_to_none=True)
+    losses, toks = [], 0
+    for batch in micro_batches:
+        with autocast(cfg):
+            loss, _ = model.loss(batch)
+        (loss / len(micro_batches)).backward()
+        losses.append(loss.item())
+        toks += batch["tokens"]
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    opt.step()
+    return {"loss": sum(losses) / len(losses), "tokens": toks}
+
+
+# --- learning curve --------------------------------------------------------------------------------
+def curve_sample(cfg: TrainConfig, corpus: str) -> list:
+    """The curve's fixed sample of one dev set: ``curve.sample`` sentences (seeded), each with its
+    gold word spans under the corpus's own instruction."""
+    from biotag.runtime import corpora
+    from biotag.runtime.prompting import Task
+
+    from .llm_data import doc_examples
+
+    task = Task.for_corpus(corpus, cfg.format)
+    exs = [e for d in corpora.load(corpus, "dev", resolve(cfg.data_dir)) for e in doc_examples(d, task)]
+    rng = random.Random(f"{cfg.curve.get('seed', 1)}/{corpus}")
+    return rng.sample(exs, min(cfg.curve.get("sample", 50), len(exs)))
+
+
+def curve_point(cfg: TrainConfig, model, table, samples: dict) -> dict[str, float]:
+    """Strict span F1 (word level) of each curve dataset's fixed dev sample, decoded by the
+    copy-constrained decoder over the PyTorch model, each corpus with its own instruction."""
+    import torch
+
+    from biotag.runtime.decoding import ConstrainedDecoder, tag_words
+
+    from .torch_tagger import CachedTorchBackend
+
+    out = {}
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for corpus in cfg.curve.get("datasets", []):
+            if corpus not in samples:
+                samples[corpus] = curve_sample(cfg, corpus)
+            dec = ConstrainedDecoder(CachedTorchBackend(model), table, speculative=True)
+            tp = fp = fn = 0
+            for ex in samples[corpus]:
+                pred, gold = set(tag_words(dec, ex.task, ex.words)), set(ex.spans)
+                tp, fp, fn = tp + len(pred & gold), fp + len(pred - gold), fn + len(gold - pred)
+            out[corpus] = round(200 * tp / max(1, 2 * tp + fp + fn), 2)
+    model.train(was_training)
     return out
 
 
-def config_hash(cfg: dict) -> str:
-    # how often it logs/checkpoints and how many CPU threads it uses do not define the run
-    keep = {k: v for k, v in cfg.items() if k not in ("log_every", "ckpt_minutes", "threads")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+def append_curve(path: Path, row: dict) -> None:
+    import csv
+
+    new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
 
 
-def save_ckpt(path: Path, model, opt, step: int, cfg: dict, extra: dict) -> None:
+def draw_curve(csv_path: Path, png: Path) -> Path:
+    """The learning curve: dev F1 per corpus (and their mean) against examples seen."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    if not rows:
+        raise SystemExit(f"{csv_path}: no curve points yet")
+    skip = {"step", "examples", "wall_s", "train_loss", "mean_f1"}
+    corpora = [k for k in rows[0] if k not in skip]
+    x = [int(r["examples"]) / 1000 for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for c in corpora:
+        ax.plot(x, [float(r[c]) for r in rows], marker=".", linewidth=1, label=c)
+    ax.plot(x, [float(r["mean_f1"]) for r in rows], color="black", linewidth=2.5, label="mean")
+    ax.set_xlabel("training examples seen (thousands)")
+    ax.set_ylabel("dev F1 (seeded sample)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png)
+    return png
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+def save_ckpt(path: Path, model, opt, step: int, raw: dict, extra: dict) -> None:
     import torch
 
     tmp = path.with_suffix(".tmp")
     torch.save({"step": step, "trainable": model.trainable_state(), "opt": opt.state_dict(),
-                "config_hash": config_hash(cfg), **extra}, tmp)
+                "config_hash": config_hash(raw), **extra}, tmp)
     os.replace(tmp, path)
 
 
-def save_artifacts(out: Path, model, cfg: dict, table, gaz: dict, info: dict) -> None:
+def save_state(run_dir: Path, model, step: int, raw: dict, extra: dict) -> None:
+    """The small state git carries so a run continues on another machine: LoRA + marker rows in
+    bf16 (``state.safetensors``) and ``state.json``; the optimizer moments are not kept."""
+    import torch
+    from safetensors.torch import save_file
+
+    sd = {k: v.to(torch.bfloat16).contiguous() for k, v in model.trainable_state().items()}
+    tmp = run_dir / "state.safetensors.tmp"
+    save_file(sd, str(tmp))
+    os.replace(tmp, run_dir / "state.safetensors")
+    (run_dir / "state.json").write_text(json.dumps({"step": step, "config_hash": config_hash(raw), **extra},
+                                                   indent=1) + "\n", encoding="utf-8")
+
+
+def save_artifacts(out: Path, model, cfg: TrainConfig, raw: dict, table, gaz: dict, info: dict) -> None:
     from safetensors.torch import save_file
 
     from .llm_data import save_gazetteer
+    from .torch_tagger import LORA_TARGETS
 
     out.mkdir(parents=True, exist_ok=True)
     sd = {k: v.contiguous() for k, v in model.trainable_state().items()}
     save_file(sd, str(out / "adapter.safetensors"))
     save_gazetteer(gaz, out / "gazetteer.tsv")
-    meta = {"training_config": cfg, "marker_ids": table.marker_ids, "lora_targets": list(
-        __import__("biotag.models.torch_tagger", fromlist=["LORA_TARGETS"]).LORA_TARGETS), **info}
+    meta = {"training_config": raw, "marker_ids": table.marker_ids, "lora_targets": list(LORA_TARGETS), **info}
     (out / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path:
+# --- the run -------------------------------------------------------------------------------------
+def setup(cfg: TrainConfig):
     import torch
 
-    from .gemma import base_gguf_path, token_table
+    from .gemma import token_table
 
-    torch.set_num_threads(cfg.get("threads", os.cpu_count() or 2))
-    run_dir = resolve(cfg.get("run_dir", f"runs/{cfg['name']}"))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = run_dir / "ckpt.pt"
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 2)
     table = token_table()
     mix = load_mixture(cfg, table)
     gaz = add_dictionary(cfg, mix)
     model = build_model(cfg, table)
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log(f"model: {n_train / 1e6:.2f}M trainable parameters")
-    lora = [p for n, p in model.named_parameters() if p.requires_grad and n != "marker_emb"]
-    opt = torch.optim.AdamW([{"params": lora, "lr": cfg["lr"]},
-                             {"params": [model.marker_emb], "lr": cfg.get("marker_lr", cfg["lr"])}],
-                            weight_decay=cfg.get("weight_decay", 0.0))
-    base_lrs = [g["lr"] for g in opt.param_groups]
-    step, wall0 = 0, 0.0
-    if cfg.get("init_adapter") and not (resume and ckpt.exists()):
-        # warm start (a continuation run): LoRA + marker rows of a trained adapter folder
+    return table, mix, gaz, model
+
+
+def resume_state(cfg: TrainConfig, raw: dict, model, opt, table) -> tuple[int, float, int]:
+    """(step, wall seconds so far, examples seen) from the checkpoint, else from the committed
+    small state, else a warm start from ``init_adapter``, else the beginning."""
+    import torch
+
+    run_dir = cfg.run_path
+    ckpt, state = run_dir / "ckpt.pt", run_dir / "state.json"
+    if ckpt.exists():
+        s = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if s.get("config_hash") != config_hash(raw):
+            raise SystemExit(f"{ckpt} was written by a different config; refusing to resume")
+        model.load_trainable_state(s["trainable"])
+        opt.load_state_dict(s["opt"])
+        log(f"resumed from {ckpt} at step {s['step']}")
+        return s["step"], s.get("wall_s", 0.0), s.get("examples", s["step"] * cfg.batch_size * cfg.grad_accum)
+    if state.exists():
         from safetensors.torch import load_file
 
-        src = resolve(cfg["init_adapter"]) / "adapter.safetensors"
-        if not src.is_file():
-            raise SystemExit(f"init_adapter: {src} not found")
-        model.load_trainable_state(load_file(str(src)))
-        log(f"initialised LoRA and marker rows from {src}")
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("config_hash") != config_hash(cfg):
-            raise SystemExit(f"{ckpt} was written by a different config; refusing to resume")
-        model.load_trainable_state(state["trainable"])
-        opt.load_state_dict(state["opt"])
-        step, wall0 = state["step"], state.get("wall_s", 0.0)
-        log(f"resumed from {ckpt} at step {step}")
-    total = cfg["steps"] if max_steps is None else min(cfg["steps"], max_steps)
-    max_len = cfg.get("max_len", 320)
-    model.train()
-    t_start, t_ckpt = time.time(), time.time()
-    losses, toks, t_log = [], 0, time.time()
-    while step < total:
-        for g, b in zip(opt.param_groups, base_lrs):
-            g["lr"] = b * lr_at(cfg, step)
-        opt.zero_grad(set_to_none=True)
-        from .torch_tagger import collate
+        s = json.loads(state.read_text(encoding="utf-8"))
+        if s.get("config_hash") != config_hash(raw):
+            raise SystemExit(f"{state} was written by a different config; refusing to resume")
+        model.load_trainable_state({k: v.float() for k, v in load_file(str(run_dir / "state.safetensors")).items()})
+        log(f"resumed from {state} at step {s['step']} (LoRA weights; fresh optimizer moments)")
+        return s["step"], s.get("wall_s", 0.0), s.get("examples", 0)
+    if cfg.init_adapter:
+        load_adapter_into(model, table, resolve(cfg.init_adapter))
+    return 0, 0.0, 0
 
-        for micro in range(cfg.get("grad_accum", 1)):
-            seqs = batch_at(cfg, step, micro, mix, table, max_len)
-            batch = collate(seqs)
-            with autocast(cfg):
-                loss, _ = model.loss(batch)
-            (loss / cfg.get("grad_accum", 1)).backward()
-            losses.append(loss.item())
-            toks += int(batch["attn"].sum())
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        opt.step()
+
+def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | None = None) -> Path:
+    import torch
+
+    from .gemma import base_gguf_path
+
+    run_dir = cfg.run_path
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume and (run_dir / "ckpt.pt").exists():
+        raise SystemExit(f"{run_dir} holds a run; continue it with --resume or choose another run_dir")
+    (run_dir / "config.json").write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    table, mix, gaz, model = setup(cfg)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f"model: {n_train / 1e6:.2f}M trainable parameters, base weights {cfg.weights}, "
+        f"pack_len {cfg.pack_len or 'off'}, config {config_hash(raw)}")
+    opt = make_optimizer(cfg, model)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    step, wall0, examples = resume_state(cfg, raw, model, opt, table) if resume else (0, 0.0, 0)
+    if not resume and cfg.init_adapter:
+        load_adapter_into(model, table, resolve(cfg.init_adapter))
+    total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+    model.train()
+    t_start = t_ckpt = t_log = time.time()
+    curve_s, last_loss = 0.0, float("nan")
+    losses, toks, n_ex = [], 0, 0
+    every = cfg.curve.get("every", 0)
+    samples: dict = {}
+
+    def record_curve():
+        t0 = time.time()
+        f1 = curve_point(cfg, model, table, samples)
+        append_curve(run_dir / "curve.csv", {
+            "step": step, "examples": examples, "wall_s": round(wall0 + time.time() - t_start),
+            "train_loss": round(last_loss, 4), **f1, "mean_f1": round(sum(f1.values()) / max(1, len(f1)), 2)})
+        log(f"curve at step {step}: mean dev F1 {sum(f1.values()) / max(1, len(f1)):.2f} "
+            f"({time.time() - t0:.0f} s) {f1}")
+        return time.time() - t0
+
+    if every and step == 0 and not (run_dir / "curve.csv").exists():
+        curve_s += record_curve()    # the starting point (a warm start's model, or the base)
+    while step < total:
+        micro = [make_batch(cfg, batch_at(cfg, step, m, mix, table, cfg.max_len)) for m in range(cfg.grad_accum)]
+        r = train_step(cfg, model, opt, base_lrs, step, micro)
         step += 1
-        if step % cfg.get("log_every", 10) == 0 or step == total:
+        examples += cfg.batch_size * cfg.grad_accum
+        losses.append(r["loss"])
+        toks += r["tokens"]
+        n_ex += cfg.batch_size * cfg.grad_accum
+        if step % cfg.log_every == 0 or step == total:
             dt = time.time() - t_log
-            sps = dt / max(1, len(losses) / cfg.get("grad_accum", 1))
             log(f"step {step}/{total} loss {sum(losses) / len(losses):.4f} lr {opt.param_groups[0]['lr']:.2e} "
-                f"{toks / dt:.0f} tok/s {sps:.2f} s/step ETA {(total - step) * sps / 60:.1f} min")
-            losses, toks, t_log = [], 0, time.time()
-        if time.time() - t_ckpt > cfg.get("ckpt_minutes", 5) * 60 or step == total:
-            save_ckpt(ckpt, model, opt, step, cfg, {"wall_s": wall0 + time.time() - t_start})
+                f"{n_ex / dt:.2f} ex/s {toks / dt:.0f} real tok/s {dt / len(losses):.2f} s/step "
+                f"ETA {(total - step) * dt / len(losses) / 60:.1f} min")
+            last_loss = sum(losses) / len(losses)
+            losses, toks, n_ex, t_log = [], 0, 0, time.time()
+        if every and (step % every == 0 or step == total):
+            curve_s += record_curve()
+            t_log = time.time()
+        if time.time() - t_ckpt > cfg.ckpt_minutes * 60 or step == total:
+            info = {"wall_s": wall0 + time.time() - t_start, "examples": examples}
+            save_ckpt(run_dir / "ckpt.pt", model, opt, step, raw, info)
+            save_state(run_dir, model, step, raw, info)
             t_ckpt = time.time()
-            log(f"checkpoint {ckpt} at step {step}")
+            log(f"checkpoint {run_dir / 'ckpt.pt'} at step {step}")
     wall = wall0 + time.time() - t_start
-    out = resolve(cfg.get("artifact_dir", f"models/{cfg['name']}"))
-    if step >= cfg["steps"]:
-        save_artifacts(out, model, cfg, table, gaz, {
-            "base_model": str(base_gguf_path().name), "steps": step, "wall_s": round(wall, 1),
-            "hardware": f"{os.cpu_count()} CPU threads, torch {torch.__version__}"})
+    out = cfg.artifact_path
+    if step >= cfg.steps:
+        save_artifacts(out, model, cfg, raw, table, gaz, {
+            "base_model": str(base_gguf_path().name), "steps": step, "examples": examples,
+            "wall_s": round(wall, 1), "hardware": f"{os.cpu_count()} CPU threads, torch {torch.__version__}"})
         log(f"artifacts written to {out}")
+    return out
+
+
+def precision_check(cfg: TrainConfig, steps: int, held_out: int = 4) -> dict:
+    """Train ``steps`` steps twice from the same start on the same batches: the reference (fp32
+    weights, padded batches) and the configured path (weights, autocast, pack_len). Reports s/step,
+    examples/s, real tokens/s, the losses and each result's loss on ``held_out`` unseen batches."""
+    import torch
+
+    ref = dataclasses.replace(cfg, weights="fp32", autocast="fp32", pack_len=0)
+    out = {"steps": steps, "threads": cfg.threads or os.cpu_count(), "modes": {}}
+    from .gemma import token_table
+
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 2)
+    table = token_table()
+    mix = load_mixture(cfg, table)
+    add_dictionary(cfg, mix)
+    seqs = [[batch_at(cfg, s, m, mix, table, cfg.max_len) for m in range(cfg.grad_accum)] for s in range(steps)]
+    held = [batch_at(cfg, cfg.steps + 1000 + k, 0, mix, table, cfg.max_len) for k in range(held_out)]
+    init = None
+    for label, c in (("reference", ref), ("configured", cfg)):
+        model = build_model(c, table)
+        if init is None:
+            init = {k: v.clone() for k, v in model.trainable_state().items()}
+        model.load_trainable_state(init)
+        opt = make_optimizer(c, model)
+        base_lrs = [g["lr"] for g in opt.param_groups]
+        model.train()
+        losses, toks, t0 = [], 0, time.time()
+        for s in range(steps):
+            r = train_step(c, model, opt, base_lrs, s, [make_batch(c, b) for b in seqs[s]])
+            losses.append(round(r["loss"], 5))
+            toks += r["tokens"]
+        dt = time.time() - t0
+        model.eval()
+        with torch.no_grad(), autocast(c):
+            held_loss = sum(model.loss(make_batch(c, b))[0].item() for b in held) / max(1, len(held))
+        out["modes"][label] = {"weights": c.weights, "autocast": c.autocast, "pack_len": c.pack_len,
+                               "s_per_step": round(dt / steps, 3),
+                               "examples_per_s": round(steps * c.batch_size * c.grad_accum / dt, 2),
+                               "real_tokens_per_s": round(toks / dt), "losses": losses,
+                               "held_out_loss": round(held_loss, 5)}
+        log(f"precision check {label}: {dt / steps:.2f} s/step, held-out {held_loss:.4f}")
+        del model, opt
+    m = out["modes"]
+    out["speedup"] = round(m["configured"]["examples_per_s"] / m["reference"]["examples_per_s"], 2)
     return out
 
 
@@ -319,18 +618,27 @@ def main(argv=None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="biotag train llm")
-    ap.add_argument("--config", required=True)
+    ap.add_argument("--config")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--max-steps", type=int)
-    ap.add_argument("--precision-check", type=int, metavar="N",
-                    help="train N steps in fp32 and in bf16 autocast from the same start; print JSON")
+    ap.add_argument("--precision-check", type=int, metavar="N")
+    ap.add_argument("--curve-png", metavar="CSV")
     a = ap.parse_args(argv)
-    from .llm_data import load_config
+    return run_cli(a)
 
-    if a.precision_check:
-        print(json.dumps(precision_check(load_config(a.config), a.precision_check), indent=1))
+
+def run_cli(a) -> int:
+    if getattr(a, "curve_png", None):
+        p = Path(a.curve_png)
+        print(draw_curve(p, p.with_suffix(".png")))
         return 0
-    train(load_config(a.config), a.resume, a.max_steps)
+    if not a.config:
+        raise SystemExit("--config is required")
+    cfg, raw = load_config(a.config)
+    if a.precision_check:
+        print(json.dumps(precision_check(cfg, a.precision_check), indent=1))
+        return 0
+    train(cfg, raw, a.resume, a.max_steps)
     return 0
 
 

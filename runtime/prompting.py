@@ -32,6 +32,8 @@ DATASETS: dict[str, tuple[str, str]] = {
     "chia": ("CHIA", "en"),
     "dictionary-en": ("dictionary", "en"),
     "dictionary-zh": ("dictionary", "zh"),
+    "profile-en": ("biotag English", "en"),     # all English types at once (runtime.profiles)
+    "profile-zh": ("biotag Chinese", "zh"),
 }
 
 # the longest run of outermost entities in a row, each starting at the word where the previous one
@@ -42,6 +44,8 @@ DATASETS: dict[str, tuple[str, str]] = {
 MAX_ADJACENT: dict[str, int] = {
     "ncbi-disease": 2, "bc5cdr": 2, "bc2gm": 3, "jnlpba": 3, "genia": 3, "linnaeus": 2, "s800": 2,
     "cmeee": 8, "cmedqaner": 4, "cehrner": 4, "conll2003": 5, "maccrobat2020": 3, "chia": 4,
+    # a profile pass tags every type of its language at once: the largest cap of that language
+    "profile-en": 4, "profile-zh": 8,
 }
 
 
@@ -89,6 +93,10 @@ class Task:
 
     @classmethod
     def for_corpus(cls, corpus: str, fmt: str = FORMAT_S) -> "Task":
+        from .profiles import is_profile, profile_types
+
+        if is_profile(corpus):
+            return cls(corpus, profile_types(corpus), fmt)
         return cls(corpus, tuple(corpus_types(corpus)), fmt)
 
     def passes(self) -> list[tuple[tuple[str, ...], str]]:

@@ -293,6 +293,13 @@ def test_complete_split_table_pairs_guarded_and_unguarded_runs(tmp_path):
     assert "ncbi-disease" not in row
 
 
+def _cfg(**kw):
+    from biotag.models.train_llm import TrainConfig
+
+    base = {"name": "t", "datasets": {"bc5cdr": {}}, "steps": 10, "lr": 1e-3}
+    return TrainConfig.from_dict({**base, **kw})
+
+
 def test_bf16_autocast_trains_and_unknown_precision_is_refused():
     from biotag.models.train_llm import autocast
 
@@ -300,11 +307,12 @@ def test_bf16_autocast_trains_and_unknown_precision_is_refused():
     model = tiny_model()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
     batch = make_batch()
-    with autocast({"autocast": "bf16"}):
+    cfg = _cfg(autocast="bf16")
+    with autocast(cfg):
         assert torch.is_autocast_enabled("cpu")
     losses = []
     for _ in range(15):
-        with autocast({"autocast": "bf16"}):
+        with autocast(cfg):
             loss, _ = model.loss(batch)
         assert loss.dtype == torch.float32          # the loss itself is computed in fp32
         opt.zero_grad()
@@ -314,4 +322,154 @@ def test_bf16_autocast_trains_and_unknown_precision_is_refused():
     assert losses[-1] < 0.5 * losses[0]
     assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
     with pytest.raises(SystemExit, match="autocast"):
-        autocast({"autocast": "fp8"})
+        _cfg(autocast="fp8")
+    with pytest.raises(SystemExit, match="weights"):
+        _cfg(weights="int4")
+
+
+def test_config_is_validated_before_anything_runs():
+    with pytest.raises(SystemExit, match="unknown setting"):
+        _cfg(bacth_size=8)
+    with pytest.raises(SystemExit, match="missing"):
+        from biotag.models.train_llm import TrainConfig
+
+        TrainConfig.from_dict({"name": "t", "datasets": {}})
+    with pytest.raises(SystemExit, match="share"):
+        _cfg(profile={"share": 1.5})
+    c = _cfg()
+    assert c.pack_len == 0 and c.weights == "fp32" and c.lora["r"] == 16   # defaults in one place
+
+
+def test_config_hash_reads_the_file_and_ignores_bookkeeping():
+    from biotag.models.train_llm import config_hash
+
+    raw = {"name": "t", "datasets": {"bc5cdr": {}}, "steps": 10, "lr": 1e-3}
+    h = config_hash(raw)
+    assert config_hash({**raw, "threads": 1, "log_every": 3, "ckpt_minutes": 1, "curve": {"every": 5}}) == h
+    assert config_hash({**raw, "lr": 2e-3}) != h and config_hash({**raw, "pack_len": 256}) != h
+
+
+def _packable_seqs():
+    task = Task.for_corpus("bc5cdr")
+    exs = [Example(task, "aspirin induced asthma in a patient".split(), [Span(0, 1, "Chemical"), Span(2, 3, "Disease")]),
+           Example(task, "cisplatin toxicity".split(), [Span(0, 1, "Chemical")]),
+           Example(task, "no adverse events were seen after heparin".split(), [Span(6, 7, "Chemical")]),
+           Example(task, "renal failure".split(), [Span(0, 2, "Disease")])]
+    return [s for e in exs for s in example_sequences(TABLE, e)]
+
+
+def test_packed_batches_give_the_same_loss_as_padded_ones():
+    from biotag.models.torch_tagger import collate, pack
+
+    torch.set_num_threads(1)
+    model = tiny_model()
+    model.eval()
+    seqs = _packable_seqs()
+    packed = pack(seqs, pack_len=120)
+    assert packed["ids"].shape[0] < len(seqs)                  # several sequences share a row
+    assert packed["tokens"] == sum(len(s.ids) for s in seqs)
+    with torch.no_grad():
+        a = model.loss(collate(seqs))[0].item()
+        b = model.loss(packed)[0].item()
+    assert b == pytest.approx(a, rel=1e-5)
+    # a row that leaked attention across sequences would change the loss: check the test can fail
+    leaky = dict(packed, pos_ids=torch.arange(packed["ids"].shape[1]).expand_as(packed["ids"]))
+    with torch.no_grad():
+        assert model.loss(leaky)[0].item() != pytest.approx(a, rel=1e-5)
+
+
+def test_partial_label_loss_ranks_only_the_openers_of_annotated_types():
+    from biotag.models.llm_data import profile_example
+    from biotag.models.torch_tagger import collate
+
+    ex = Example(Task.for_corpus("ncbi-disease"), "aspirin induced asthma".split(), [Span(2, 3, "Disease")])
+    pex = profile_example(ex, "profile-en")
+    assert "Chemical" in pex.task.types and pex.allowed == ("Disease",)
+    (seq,) = example_sequences(TABLE, pex)
+    chem, dis = TABLE.opener_id("Chemical"), TABLE.opener_id("Disease")
+    assert all(chem not in c for c in seq.candidates)            # never "do not open Chemical here"
+    assert any(dis in c for c in seq.candidates)
+    # the prompt is the profile's: it names every English type
+    full = example_sequences(TABLE, Example(pex.task, pex.words, pex.spans))[0]
+    assert seq.ids == full.ids and any(chem in c for c in full.candidates)
+    # the loss: raising the Chemical opener's score changes nothing under partial labels
+    torch.set_num_threads(1)
+    model = tiny_model()
+    model.eval()
+    batch = collate([seq])
+    with torch.no_grad():
+        before = model.loss(batch)[0].item()
+        model.marker_emb[model.marker_ids.index(chem)] *= 50.0
+        after = model.loss(batch)[0].item()
+        full_after = model.loss(collate([full]))[0].item()
+    assert after == pytest.approx(before, rel=1e-6)
+    model2 = tiny_model()
+    model2.eval()
+    with torch.no_grad():
+        assert full_after != pytest.approx(model2.loss(collate([full]))[0].item(), rel=1e-4)
+
+
+def test_profile_instruction_round_trips_through_the_decoder():
+    from biotag.models.llm_data import profile_example
+
+    ex = Example(Task.for_corpus("bc5cdr"), "aspirin induced asthma in renal failure".split(),
+                 [Span(0, 1, "Chemical"), Span(2, 3, "Disease"), Span(4, 6, "Disease")])
+    pex = profile_example(ex, "profile-en")
+    seqs = example_sequences(TABLE, pex)
+    dec = ConstrainedDecoder(TeacherBackend(seqs), TABLE, speculative=True)
+    assert sorted(tag_words(dec, pex.task, pex.words)) == sorted(pex.spans)
+    assert Task.for_corpus("profile-en").types[:3] == ("Disease", "Symptom", "Chemical")
+    # genia's fine types become Gene under the profile
+    g = profile_example(Example(Task.for_corpus("genia"), ["IL-2", "gene"], [Span(0, 2, "DNA")]), "profile-en")
+    assert g.spans == [Span(0, 2, "Gene")] and g.allowed == ("Gene", "CellType", "CellLine")
+
+
+def test_resume_from_the_committed_small_state_gives_the_same_next_loss(tmp_path):
+    """state.safetensors (LoRA + marker rows, bf16) is what git carries; a run resumed from it
+    continues with the same weights: the next loss equals the one of the bf16-rounded weights."""
+    from safetensors.torch import load_file
+
+    from biotag.models.train_llm import save_state
+
+    torch.set_num_threads(1)
+    batch = make_batch()
+    m1 = tiny_model()
+    o1 = torch.optim.AdamW([p for p in m1.parameters() if p.requires_grad], lr=3e-3)
+    for _ in range(3):
+        loss, _ = m1.loss(batch)
+        o1.zero_grad()
+        loss.backward()
+        o1.step()
+    raw = {"name": "t", "datasets": {"bc5cdr": {}}, "steps": 10, "lr": 1e-3}
+    save_state(tmp_path, m1, 3, raw, {"examples": 24})
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["step"] == 3 and state["examples"] == 24
+    m1.load_trainable_state({k: v.to(torch.bfloat16).float() for k, v in m1.trainable_state().items()})
+    m2 = tiny_model()
+    m2.load_trainable_state({k: v.float() for k, v in load_file(str(tmp_path / "state.safetensors")).items()})
+    with torch.no_grad():
+        assert m2.loss(batch)[0].item() == pytest.approx(m1.loss(batch)[0].item(), rel=1e-6)
+
+
+@pytest.mark.data
+def test_the_refactored_trainer_reads_default_json_as_before():
+    """The shipped run's config hash and its first 20 batches, recorded with the trainer before
+    the TrainConfig/packing refactor, are unchanged (a resuming run keeps its batches)."""
+    import hashlib
+
+    from biotag.models import train_llm as T
+    from biotag.models.gemma import token_table
+
+    if not (_shared_data() / "ncbi-disease").is_dir():
+        pytest.skip("needs ../shared/data")
+    pytest.importorskip("llama_cpp")
+    cfg, raw = T.load_config(T.REPO / "models/configs/default.json")
+    assert T.config_hash(raw) == "c415ad116930"
+    table = token_table()
+    mix = T.load_mixture(cfg, table)
+    T.add_dictionary(cfg, mix)
+    h = hashlib.sha256()
+    for s in range(20):
+        for seq in T.batch_at(cfg, s, 0, mix, table, cfg.max_len):
+            h.update(json.dumps([seq.ids, seq.positions, seq.candidates, seq.gold]).encode())
+    assert h.hexdigest() == "a8034b8e313550ff1845161c4984135950804534d8cc74cd232ccc6fb1c28485"
