@@ -49,6 +49,11 @@ def add_cli(sub) -> None:
                    help="train N steps with fp32 weights and padded batches, and N with the config's "
                         "precision and packing, from the same start; print JSON")
     q.add_argument("--curve-png", metavar="CSV", help="draw a run's learning curve (curve.csv) as PNG")
+    q.add_argument("--reference", metavar="CONFIG",
+                   help="with --precision-check: the reference run's config (default: this config "
+                        "with fp32 weights and padded batches)")
+    q.add_argument("--export-state", metavar="DIR",
+                   help="write the run's current weights as an adapter folder (a snapshot to evaluate)")
     q.set_defaults(func=_train_llm)
     q = tsub.add_parser("selector", help="train the entity selector (MiniLM span classifier) from a config file")
     q.add_argument("--config", required=True, help="JSON config in models/configs/ (e.g. selector.json)")

@@ -568,13 +568,36 @@ def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | No
     return out
 
 
-def precision_check(cfg: TrainConfig, steps: int, held_out: int = 4) -> dict:
-    """Train ``steps`` steps twice from the same start on the same batches: the reference (fp32
-    weights, padded batches) and the configured path (weights, autocast, pack_len). Reports s/step,
-    examples/s, real tokens/s, the losses and each result's loss on ``held_out`` unseen batches."""
+def export_state(cfg: TrainConfig, raw: dict, out: Path | None = None) -> Path:
+    """Write the run's current weights (its checkpoint, else its committed small state) as an
+    adapter folder — what ``biotag export`` and ``biotag train eval`` read — without finishing
+    the schedule: a snapshot to evaluate or ship."""
     import torch
 
-    ref = dataclasses.replace(cfg, weights="fp32", autocast="fp32", pack_len=0)
+    from .gemma import base_gguf_path
+
+    table, mix, gaz, model = setup(cfg)
+    opt = make_optimizer(cfg, model)
+    step, wall, examples = resume_state(dataclasses.replace(cfg, init_adapter=None), raw, model, opt, table)
+    if step == 0:
+        raise SystemExit(f"{cfg.run_path}: no checkpoint or state to export")
+    out = out or cfg.artifact_path
+    save_artifacts(out, model, cfg, raw, table, gaz, {
+        "base_model": str(base_gguf_path().name), "steps": step, "examples": examples,
+        "wall_s": round(wall, 1), "snapshot_of_run": config_hash(raw),
+        "hardware": f"{os.cpu_count()} CPU threads, torch {torch.__version__}"})
+    log(f"step {step} ({examples} examples) written to {out}")
+    return out
+
+
+def precision_check(cfg: TrainConfig, steps: int, held_out: int = 4, ref: TrainConfig | None = None) -> dict:
+    """Train ``steps`` steps twice from the same start on the same batches (drawn by ``cfg``): the
+    reference (``ref``; default: ``cfg`` with fp32 weights and padded batches) and the configured
+    path. Reports s/step, examples/s, real tokens/s, the losses and each result's loss on
+    ``held_out`` unseen batches."""
+    import torch
+
+    ref = ref or dataclasses.replace(cfg, weights="fp32", autocast="fp32", pack_len=0)
     out = {"steps": steps, "threads": cfg.threads or os.cpu_count(), "modes": {}}
     from .gemma import token_table
 
@@ -623,6 +646,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-steps", type=int)
     ap.add_argument("--precision-check", type=int, metavar="N")
     ap.add_argument("--curve-png", metavar="CSV")
+    ap.add_argument("--export-state", metavar="DIR")
+    ap.add_argument("--reference", metavar="CONFIG")
     a = ap.parse_args(argv)
     return run_cli(a)
 
@@ -635,8 +660,12 @@ def run_cli(a) -> int:
     if not a.config:
         raise SystemExit("--config is required")
     cfg, raw = load_config(a.config)
+    if getattr(a, "export_state", None):
+        export_state(cfg, raw, Path(a.export_state))
+        return 0
     if a.precision_check:
-        print(json.dumps(precision_check(cfg, a.precision_check), indent=1))
+        ref = load_config(a.reference)[0] if getattr(a, "reference", None) else None
+        print(json.dumps(precision_check(cfg, a.precision_check, ref=ref), indent=1))
         return 0
     train(cfg, raw, a.resume, a.max_steps)
     return 0
