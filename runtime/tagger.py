@@ -165,8 +165,34 @@ class Tagger:
         """Entities of one segment (model candidates, then dictionary, selector, filters)."""
         return self._tag_group(text, [seg], opts or TagOptions())[0]
 
+    LONG_WORD = 200    # characters: a longer "word" (a sequence, base64, a URL) goes to the model in
+    WORD_PIECE = 100   # pieces of this many characters, so that a window always fits the context
+
+    def _model_windows(self, words) -> list:
+        """Windows of at most ``max_words`` words whose text is at most a third of the context in
+        tokens (the prompt, the copy and its markers must fit): fewer words per window only where
+        the words are long in tokens, and over-long words in pieces."""
+        from .words import Word
+
+        pieces = []
+        for w in words:
+            if len(w.text) <= self.LONG_WORD:
+                pieces.append(w)
+                continue
+            for k in range(0, len(w.text), self.WORD_PIECE):
+                t = w.text[k:k + self.WORD_PIECE]
+                pieces.append(Word(t, w.start + k, w.start + k + len(t)))
+        budget = max(64, (self.llm.n_ctx() - 256) // 3)
+        mw = self.max_words
+        while True:
+            wins = windows(pieces, mw, overlap=min(16, mw // 4))
+            if mw <= 1 or all(sum(len(self.table.word_ids(w.text)) for w in win.words) <= budget
+                              for win in wins):
+                return wins
+            mw //= 2
+
     def _model_candidates(self, text: str, words, task: Task, found: dict) -> None:
-        for win in windows(words, self.max_words):
+        for win in self._model_windows(words):
             ws = [w.text for w in win.words]
             for sp, p in tag_words_scored(self.decoder, task, ws).items():
                 if not (win.own_start <= sp.start < win.own_end):
