@@ -184,10 +184,95 @@ def bench_note(tagger, n_words: int = 500) -> dict:
             "total_s": total, "first_segment_s": first}
 
 
+BUSY_LOOP = "import time\nwhile True:\n    pass\n"   # a CPU-bound competitor (a browser, a scan, a second job)
+
+
+def _tag_timed(tagger, text: str) -> dict:
+    t0, c0 = time.perf_counter(), time.process_time()
+    doc = tagger.tag(text)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "cpu_per_wall": round(cpu / wall, 2),
+            "entities": len(doc.entities)}
+
+
+def bench_contention(tagger, n_words: int = 150, core: int | None = None) -> dict:
+    """Tagging time on an otherwise idle machine vs with one competing CPU-bound process pinned to
+    one core (``core``: the last CPU this process may use). ``slowdown`` is the ratio of the wall
+    times; threads that spin while they wait show as ``cpu_per_wall`` well above the threads that
+    have work. Run it on an otherwise idle machine: other load makes both numbers meaningless."""
+    import os
+    import subprocess
+
+    from .llm import LlamaBackend
+
+    note = synthetic_note(n_words)
+    tagger.decoder.backend = LlamaBackend(tagger.llm)
+    tagger.tag(SENTENCES_EN[0])                      # warm-up: pages mapped, caches filled
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    core = cpus[-1] if core is None else core
+    idle = _tag_timed(tagger, note)
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(proc.pid, {core})
+        time.sleep(0.2)                              # the competitor is running
+        busy = _tag_timed(tagger, note)
+    finally:
+        proc.kill()
+        proc.wait()
+    return {"words": len(note.split()), "cpus": len(cpus), "competitor_core": core,
+            "threads": tagger.spec.get("threads"), "idle": idle, "contended": busy,
+            "slowdown": round(busy["wall_s"] / idle["wall_s"], 2), "target_slowdown": 2.0}
+
+
+def bench_latency(tagger, n_words: int = 150, period_ms: float = 10.0) -> dict:
+    """How late a periodic timer fires in another thread while the tagger works (the GUI tags in a
+    worker thread; its event loop needs the interpreter lock to answer): the lateness distribution
+    of a ``period_ms`` timer during one tagging job. Target: max under 200 ms."""
+    import threading
+
+    from .llm import LlamaBackend
+
+    note = synthetic_note(n_words)
+    tagger.decoder.backend = LlamaBackend(tagger.llm)
+    late: list[float] = []
+    stop = threading.Event()
+
+    def ticker():
+        period = period_ms / 1000
+        while not stop.is_set():
+            t = time.perf_counter()
+            time.sleep(period)
+            late.append(max(0.0, time.perf_counter() - t - period) * 1000)
+
+    th = threading.Thread(target=ticker, daemon=True)
+    th.start()
+    t0 = time.perf_counter()
+    try:
+        tagger.tag(note)
+    finally:
+        stop.set()
+        th.join()
+    late.sort()
+    pick = (lambda q: round(late[min(len(late) - 1, int(q * len(late)))], 1)) if late else (lambda q: None)
+    return {"words": len(note.split()), "tagging_s": round(time.perf_counter() - t0, 2), "ticks": len(late),
+            "period_ms": period_ms, "late_ms_median": pick(0.5), "late_ms_p99": pick(0.99),
+            "late_ms_max": round(late[-1], 1) if late else None, "target_max_ms": 200}
+
+
 def _run(args) -> int:
     from .tagger import Tagger
 
     tagger = Tagger.load(args.bundle, device=args.device, threads=args.threads)
+    if args.contention or args.latency:
+        res = {"bundle": f"{tagger.name} {tagger.version}", "threads": args.threads}
+        if args.contention:
+            res["contention"] = bench_contention(tagger, args.words)
+        if args.latency:
+            res["latency"] = bench_latency(tagger, args.words)
+        print(json.dumps(res, indent=1))
+        return 0
     res = run_bench(tagger.llm, tagger.table, tagger.fmt, args.repeat, tagger.decoder.draft_words)
     res["draft_words"] = tagger.decoder.draft_words
     res["note_500_words"] = bench_note(tagger)
@@ -223,4 +308,9 @@ def add_cli(sub) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--contention", action="store_true",
+                   help="tagging time idle vs with a CPU-bound process on one core (JSON; an idle machine)")
+    p.add_argument("--latency", action="store_true",
+                   help="lateness of a 10 ms timer in another thread while tagging (JSON)")
+    p.add_argument("--words", type=int, default=150, help="length of the note for --contention/--latency")
     p.set_defaults(func=_run)

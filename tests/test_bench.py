@@ -27,3 +27,18 @@ def test_bench_cli_json(tiny_bundle):
     assert {"ratio_speculative_vs_constrained", "ratio_speculative_vs_limit", "note_500_words",
             "peak_rss_mb"} <= res.keys()
     assert res["note_500_words"]["segments"] > 10
+
+
+def test_bench_contention_and_latency_run(tiny_bundle):
+    """The code of the contention and latency measurements (their figures need an idle machine)."""
+    import os
+
+    from biotag.runtime.bench import bench_contention, bench_latency
+
+    tg = Tagger.load(tiny_bundle, device="cpu", threads=1)
+    c = bench_contention(tg, n_words=20)
+    assert c["idle"]["wall_s"] > 0 and c["contended"]["wall_s"] > 0 and c["slowdown"] > 0
+    assert c["idle"]["entities"] == c["contended"]["entities"]     # the same work both times
+    assert c["competitor_core"] in os.sched_getaffinity(0)
+    lat = bench_latency(tg, n_words=20)
+    assert lat["ticks"] > 0 and lat["late_ms_max"] >= lat["late_ms_median"] >= 0
