@@ -65,12 +65,16 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 
 def decode_text(data: bytes, where: str = "<input>", encoding: str = "utf-8",
-                errors: str = "strict", allow_empty: bool = False) -> str:
+                errors: str = "strict", allow_empty: bool = False, bom: bool | None = None) -> str:
+    """Bytes -> text. ``bom``: decode by a byte-order mark (and drop it); None = unless the
+    encoding is spelled ``utf_8`` (readers whose data may begin with a real U+FEFF character)."""
     name = check_encoding(encoding)
     shown = encoding
-    bom = detect_bom(data)
-    if bom is not None and _family(name) in ("utf-8", _family(bom[0])):
-        name, data, shown = bom[0], data[bom[1]:], f"{bom[0]} (by its byte-order mark)"
+    if bom is None:
+        bom = encoding.lower() != "utf_8"
+    mark = detect_bom(data) if bom else None
+    if mark is not None and _family(name) in ("utf-8", _family(mark[0])):
+        name, data, shown = mark[0], data[mark[1]:], f"{mark[0]} (by its byte-order mark)"
     wide = _family(name) in ("utf-16", "utf-32")
     if not wide and looks_binary(data):
         raise InputError(f"{where}: looks like a binary file, not text")
