@@ -305,8 +305,10 @@ def add_cli(sub) -> None:
     p = sub.add_parser("bench", help="decoding speed benchmark (unconstrained / constrained / speculative / limit)")
     p.add_argument("--bundle")
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--repeat", type=int, default=1)
+    from .tag_cli import _positive_int
+
+    p.add_argument("--threads", type=_positive_int, help="CPU threads of llama.cpp (1 or more)")
+    p.add_argument("--repeat", type=_positive_int, default=1)
     p.add_argument("--json", action="store_true")
     p.add_argument("--contention", action="store_true",
                    help="tagging time idle vs with a CPU-bound process on one core (JSON; an idle machine)")

@@ -203,6 +203,7 @@ def native_log_listener(fn):
     BIOTAG_LLAMA_LOG=1 they go to stderr as llama.cpp writes them and ``fn`` sees none."""
     global _LOG_LISTENER
     _quiet_native_log()
+    catch_native_interrupts()
     prev, _LOG_LISTENER = _LOG_LISTENER, fn
     try:
         yield
