@@ -378,10 +378,14 @@ def test_onnx_matches_pytorch_fp32_and_int8(tiny):
         ref = tiny["model"](batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).numpy()
     f32 = ort_logits(tiny["fp32"], batch)
     assert np.abs(f32 - ref).max() < 1e-4
-    assert (ref > 0).sum() >= 10 and (ref < 0).sum() >= 10     # the decisions compared are not all alike
+    # decisions at a threshold that splits the compared logits in half, so they are not all alike
+    # whatever sign the few training steps of the tiny model left them with
+    t = float(np.median(ref))
+    assert (ref > t).sum() >= 10 and (ref < t).sum() >= 10
     q8 = ort_logits(tiny["int8"], batch)
-    same = np.mean((q8 >= 0) == (ref >= 0))
-    assert same >= 0.99, (same, np.abs(q8 - ref).max())
+    far = np.abs(ref - t) > 0.01            # int8 may flip a logit within its rounding of the threshold
+    same = np.mean(((q8 >= t) == (ref >= t))[far])
+    assert far.sum() >= 50 and same >= 0.99, (same, np.abs(q8 - ref).max())
     assert (tiny["fp32"].parent / "tokenizer.json").is_file()
 
 
