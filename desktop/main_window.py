@@ -345,6 +345,7 @@ class MainWindow(QMainWindow):
         s.loaded.connect(self._on_loaded)
         s.loadFailed.connect(self._on_load_failed)
         s.segmentTagged.connect(self._on_segment)
+        s.documentTagged.connect(self._on_document)
         s.tagFinished.connect(self._on_tag_finished)
         s.batchProgress.connect(self._on_batch_progress)
         s.batchFinished.connect(self._on_batch_finished)
@@ -688,16 +689,10 @@ class MainWindow(QMainWindow):
             return None
         m.tagged = True
         m.clear_entities()
-        m.meta["bundle"] = self.service.model_name
-        from biotag.runtime.assertion import rules_version
-
-        m.meta["assertion_rules"] = rules_version()    # the trigger lists that set assertions
         self.view.set_text(m.text, editable=False)
         lang = self.lang_box.currentData()
         job = self.service.tag(m.text, lang, opts)
         self.jobs[job] = m
-        m._job_langs = {}
-        m._job_lang = lang
         self.progress.setValue(0)
         self.progress.setFormat("Tagging %p%")
         self.progress.show()
@@ -712,10 +707,6 @@ class MainWindow(QMainWindow):
         if m is None:
             return
         m.segments.append(Segment(start, end))
-        from biotag.runtime.segment import detect_lang
-
-        lang = m._job_lang or detect_lang(m.text[start:end])
-        m._job_langs[lang] = m._job_langs.get(lang, 0) + end - start
         m.blockSignals(True)      # many segments a second: redraw at most every 80 ms
         try:
             m.add_model_entities(ents)
@@ -726,6 +717,15 @@ class MainWindow(QMainWindow):
             if not self._refresh_timer.isActive():
                 self._refresh_timer.start()
 
+    def _on_document(self, job, doc):
+        """The pipeline's assembled Document: its language and meta (bundle, assertion rules)."""
+        m = self.jobs.get(job)
+        if m is None:
+            return
+        if m.lang is None:
+            m.lang = doc.lang
+        m.meta.update(doc.meta)
+
     def _on_tag_finished(self, job, status, msg):
         m = self.jobs.pop(job, None)
         if not self.jobs and self.batch_job is None:
@@ -734,9 +734,6 @@ class MainWindow(QMainWindow):
         if m is None:
             return
         self._refresh_timer.stop()
-        langs = getattr(m, "_job_langs", {})
-        if langs and m.lang is None:
-            m.lang = max(langs, key=langs.get)
         m.partial = status == "cancelled"
         shown = len(m.visible(self.threshold, self.hidden_types, False))
         if status == "done":

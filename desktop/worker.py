@@ -2,7 +2,7 @@
 
 One QThread owns the Tagger (a llama.cpp model is not thread-safe, so every job runs on that one
 thread, in order). The GUI talks to it through ``TaggerService``: ``load``, ``tag`` (results
-stream back segment by segment from ``Tagger.iter_segments``), ``batch`` (a folder, resumable,
+stream back segment by segment from the tagging pipeline, runtime.pipeline), ``batch`` (a folder, resumable,
 like ``biotag tag --out``) and ``cancel`` (takes effect at the next segment). Nothing here logs or
 reports document text.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from biotag.runtime.document import Document, Entity, Segment
+from biotag.runtime.document import Document
 from biotag.runtime.errors import BiotagError
 
 
@@ -66,6 +66,7 @@ class _Worker(QObject):
     loaded = Signal(str, str, str)             # name, version, device
     loadFailed = Signal(str)
     segmentTagged = Signal(int, int, int, object, int)   # job, seg start, seg end, entities, total
+    documentTagged = Signal(int, object)       # job, the assembled Document (before tagFinished)
     tagFinished = Signal(int, str, str)        # job, status ("done"|"cancelled"|"failed"), message
     batchProgress = Signal(int, int, int, str)  # job, done, total, doc id
     batchFinished = Signal(int, object)        # job, BatchResult
@@ -96,42 +97,35 @@ class _Worker(QObject):
 
     @Slot(int, str, object, object)
     def tag(self, job: int, text: str, lang, opts):
+        """Tag one text through the pipeline, segment by segment (``segmentTagged`` for live
+        highlighting), then the assembled Document (``documentTagged``; a cancelled job's holds the
+        segments done), then ``tagFinished``."""
         if self.tagger is None:
             self.tagFinished.emit(job, "failed", "no model is loaded")
             return
         if self._cancelled(job):
             self.tagFinished.emit(job, "cancelled", "")
             return
+        pipe = self.tagger.pipeline
+        doc = pipe.assembly(text, "doc", lang, opts)
+        status = "done"
         try:
-            for seg, ents in self.tagger.iter_segments(text, lang, opts):
+            for seg, ents in pipe.iter_segments(text, lang, opts):
+                doc.add(seg, ents)
                 self.segmentTagged.emit(job, seg.start, seg.end, list(ents), len(text))
                 if self._cancelled(job):
-                    self.tagFinished.emit(job, "cancelled", "")
-                    return
+                    status = "cancelled"
+                    break
         except Exception as exc:
             log_exception(exc)
             self.tagFinished.emit(job, "failed", _short_error(exc))
             return
-        self.tagFinished.emit(job, "done", "")
+        self.documentTagged.emit(job, doc.document())
+        self.tagFinished.emit(job, status, "")
 
     def _tag_doc(self, job: int, doc_id: str, text: str, lang, opts) -> Document | None:
-        """Tag one batch document segment by segment (None when cancelled part-way)."""
-        ents: list[Entity] = []
-        segs: list[Segment] = []
-        langs: dict[str, int] = {}
-        for seg, es in self.tagger.iter_segments(text, lang, opts):
-            segs.append(Segment(seg.start, seg.end))
-            langs[seg.lang] = langs.get(seg.lang, 0) + seg.end - seg.start
-            ents.extend(es)
-            if self._cancelled(job):
-                return None
-        doc_lang = lang or (max(langs, key=langs.get) if langs else None)
-        meta = {"bundle": f"{self.tagger.name} {self.tagger.version}"}
-        if getattr(opts, "assertion", True):
-            from biotag.runtime.assertion import rules_version
-
-            meta["assertion_rules"] = rules_version()
-        return Document(doc_id, text, ents, doc_lang, meta, segs)
+        """Tag one batch document through the pipeline (None when cancelled part-way)."""
+        return self.tagger.pipeline.tag(text, lang, doc_id, opts, cancelled=lambda: self._cancelled(job))
 
     @Slot(int, object)
     def batch(self, job: int, spec: BatchSpec):
@@ -191,6 +185,7 @@ class TaggerService(QObject):
     loaded = Signal(str, str, str)
     loadFailed = Signal(str)
     segmentTagged = Signal(int, int, int, object, int)
+    documentTagged = Signal(int, object)
     tagFinished = Signal(int, str, str)
     batchProgress = Signal(int, int, int, str)
     batchFinished = Signal(int, object)
@@ -217,6 +212,7 @@ class TaggerService(QObject):
         self.worker.loaded.connect(self._on_loaded)
         self.worker.loadFailed.connect(self._on_load_failed)
         self.worker.segmentTagged.connect(self.segmentTagged)
+        self.worker.documentTagged.connect(self.documentTagged)
         self.worker.tagFinished.connect(self._on_tag_finished)
         self.worker.batchProgress.connect(self.batchProgress)
         self.worker.batchFinished.connect(self._on_batch_finished)

@@ -208,17 +208,16 @@ def test_maccrobat_and_chia_gold(tmp_path):
 # -- the tagging path --------------------------------------------------------------------------
 def test_tagger_sets_assertion_after_selection_and_option_turns_it_off():
     from biotag.runtime.document import Entity
-    from biotag.runtime.tagger import TagOptions, Tagger
+    from biotag.runtime.pipeline import Pipeline, TagOptions
 
-    t = object.__new__(Tagger)               # no model: only the selection step runs
-    t.selector, t.thresholds, t.fusion = None, {}, "selector"
+    t = Pipeline(None)                       # no model: only the selection step runs
     text = "Denies chest pain. Possible pneumonia."
     found = {(7, 17, "Symptom"): Entity(7, 17, "Symptom", "chest pain", 0.9, "model"),
              (28, 37, "Disease"): Entity(28, 37, "Disease", "pneumonia", 0.8, "model")}
-    on = t._select(text, [], dict(found), TagOptions())
+    on = t.select(text, [], dict(found), TagOptions())
     assert sorted((e.text, e.assertion) for e in on) == [("chest pain", "negated"),
                                                         ("pneumonia", "possible")]
-    off = t._select(text, [], dict(found), TagOptions(assertion=False))
+    off = t.select(text, [], dict(found), TagOptions(assertion=False))
     assert {e.assertion for e in off} == {"present"}
 
 
