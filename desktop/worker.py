@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from biotag.runtime.batch import BatchJob, BatchResult, output_path, short_error as _short_error
 from biotag.runtime.document import Document
 from biotag.runtime.errors import BiotagError
 
@@ -30,28 +31,10 @@ class BatchSpec:
     encoding: str = "utf-8"
 
 
-@dataclass
-class BatchResult:
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)   # (doc id, message)
-    cancelled: bool = False
-    entities: int = 0
-
-
 def batch_output_path(out_dir: Path, doc_id: str, fmt: str) -> Path:
     """Where a batch writes a document's primary output (existence = done: resumable); the same
     name as ``biotag tag --out`` gives it (brat: the ``.ann`` its writer names)."""
-    from biotag.runtime.tag_cli import output_path
-
     return output_path(out_dir, doc_id, fmt)
-
-
-def _short_error(exc: BaseException) -> str:
-    # BiotagError messages name files and offsets, never document text
-    if isinstance(exc, BiotagError):
-        return str(exc)
-    return f"internal error {type(exc).__name__} (details on the terminal)"
 
 
 def log_exception(exc: BaseException) -> None:
@@ -129,52 +112,40 @@ class _Worker(QObject):
 
     @Slot(int, object)
     def batch(self, job: int, spec: BatchSpec):
-        from biotag.runtime import tag_cli
-        from biotag.runtime.formats import write_documents
-        from biotag.runtime.textio import atomic_write_text, decode_text, read_bytes
-
-        res = BatchResult()
+        """A folder through the shared batch job (runtime.batch): finished outputs are skipped,
+        each result is written atomically, failures are reported by document."""
         try:
             if self.tagger is None:
                 raise BiotagError("no model is loaded")
-            items = tag_cli.collect_inputs([spec.input_dir])
-            out = Path(spec.output_dir)
-            out.mkdir(parents=True, exist_ok=True)
+            batch = BatchJob([spec.input_dir], spec.output_dir, spec.fmt,
+                             f"{self.tagger.name} {self.tagger.version}", spec.html, spec.encoding)
+            Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
         except Exception as exc:
+            res = BatchResult()
             res.failed.append(("", _short_error(exc)))
             self.batchFinished.emit(job, res)
             return
-        bundle = f"{self.tagger.name} {self.tagger.version}"
-        total = len(items)
-        for k, (doc_id, path) in enumerate(items):
+        res = batch.result
+        total = len(batch.items)
+        for k, (doc_id, path) in enumerate(batch.items):
             if self._cancelled(job):
                 res.cancelled = True
                 break
-            primary = batch_output_path(out, doc_id, spec.fmt)
-            report = tag_cli.output_path(out, doc_id, "html")
-            if primary.exists() and (not spec.html or spec.fmt == "html" or report.exists()):
+            if batch.finished(doc_id):
                 res.skipped.append(doc_id)
                 self.batchProgress.emit(job, k + 1, total, doc_id)
                 continue
             self.batchProgress.emit(job, k, total, doc_id)
             try:
-                text = decode_text(read_bytes(path), str(path), spec.encoding, "strict", allow_empty=True)
-                doc = self._tag_doc(job, doc_id, text, spec.lang, spec.opts)
+                doc = self._tag_doc(job, doc_id, batch.read(path), spec.lang, spec.opts)
                 if doc is None:
                     res.cancelled = True
                     break
-                if spec.html and spec.fmt != "html":
-                    atomic_write_text(report, tag_cli.render(doc, "html", bundle))
-                if spec.fmt == "brat":
-                    write_documents([doc], out, "brat")
-                else:  # written last: its existence marks the document done
-                    atomic_write_text(primary, tag_cli.render(doc, spec.fmt, bundle))
-                res.done.append(doc_id)
-                res.entities += len(doc.entities)
+                batch.write(doc)
             except Exception as exc:
                 if not isinstance(exc, BiotagError):
                     log_exception(exc)
-                res.failed.append((doc_id, _short_error(exc)))
+                batch.fail(doc_id, _short_error(exc))
             self.batchProgress.emit(job, k + 1, total, doc_id)
         self.batchFinished.emit(job, res)
 

@@ -23,106 +23,13 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from .batch import (OUT_EXT, TEXT_SUFFIXES, BatchJob, collect_inputs, output_name,  # noqa: F401
+                    output_path, render)
 from .document import Document
 from .errors import BiotagError, InputError
-from .textio import atomic_write_text, check_encoding, decode_text, read_bytes
+from .textio import check_encoding
 
-TEXT_SUFFIXES = {".txt", ".md", ".text", ".note"}
-OUT_EXT = {"jsonl": ".jsonl", "bioc": ".xml", "bioc-xml": ".xml", "bioc-json": ".json",
-           "pubtator": ".pubtator", "conll": ".conll", "csv": ".csv", "html": ".html", "brat": ".ann"}
 LONG_DOCUMENT = 50_000   # characters: progress within the document is reported
-
-
-# -- output names ----------------------------------------------------------------------------
-def output_name(doc_id: str, fmt: str) -> str:
-    """The file name of a document's output in ``--out DIR``: the one function used to write a
-    result and to find it again on resume (brat's ``.ann`` is named the same way by its writer)."""
-    from .formats.brat import id_to_name
-
-    return id_to_name(doc_id) + OUT_EXT.get(fmt, "." + fmt)
-
-
-def output_path(out_dir: Path, doc_id: str, fmt: str) -> Path:
-    return out_dir / output_name(doc_id, fmt)
-
-
-# -- inputs ------------------------------------------------------------------------------------
-def _id_candidates(f: Path | None, root: Path | None) -> list[str]:
-    """Ids for one input, shortest first: the file name without extension, its path (inside the
-    folder given) without the extension, the path with it."""
-    if f is None:
-        return ["stdin"]
-    rel = f.relative_to(root) if root is not None else f
-    out = []
-    for c in (f.stem, rel.with_suffix("").as_posix(), rel.as_posix()):
-        if c not in out:
-            out.append(c)
-    return out
-
-
-def collect_inputs(inputs: list[str], notes: list[str] | None = None) -> list[tuple[str, Path | None]]:
-    """(doc id, path) per input document; path None = stdin. Ids are unique, and so are their
-    output file names even on a case-insensitive file system; ``notes`` collects what was renamed
-    or dropped (a file given twice)."""
-    notes = notes if notes is not None else []
-    items: list[tuple[Path | None, Path | None]] = []
-    seen: set = set()
-    for s in inputs:
-        if s == "-":
-            if any(f is None for f, _ in items):
-                raise InputError("'-' (stdin) is given twice; it can be read once")
-            items.append((None, None))
-            continue
-        p = Path(s)
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            if not files:
-                raise InputError(f"{p}: folder has no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
-            found = [(f, p) for f in files]
-        elif p.exists():
-            found = [(p, None)]
-        else:
-            raise InputError(f"{p}: no such file or folder")
-        for f, root in found:
-            key = os.path.realpath(f)
-            if key in seen:
-                notes.append(f"{f} is given twice; it is tagged once")
-                continue
-            seen.add(key)
-            items.append((f, root))
-    cands = [_id_candidates(f, root) for f, root in items]
-    level = [0] * len(items)
-
-    def key_of(doc_id: str) -> str:
-        from .formats.brat import id_to_name
-
-        return id_to_name(doc_id).casefold()
-
-    while True:   # lengthen the ids that share an output name until none do (or none can grow)
-        groups: dict[str, list[int]] = {}
-        for k, c in enumerate(cands):
-            groups.setdefault(key_of(c[level[k]]), []).append(k)
-        grow = [k for g in groups.values() if len(g) > 1 for k in g if level[k] + 1 < len(cands[k])]
-        if not grow:
-            break
-        for k in grow:
-            level[k] += 1
-    ids = [c[level[k]] for k, c in enumerate(cands)]
-    taken: set[str] = set()
-    result = []
-    for k, (f, _root) in enumerate(items):
-        doc_id = ids[k]
-        if key_of(doc_id) in taken:   # still the same name: number it
-            n = 2
-            while key_of(f"{doc_id}~{n}") in taken or f"{doc_id}~{n}" in ids:
-                n += 1
-            doc_id = f"{doc_id}~{n}"
-        taken.add(key_of(doc_id))
-        if f is not None and doc_id != cands[k][0]:
-            notes.append(f"{f} is tagged as {doc_id!r} (another input has the same name)")
-        result.append((doc_id, f))
-    return result
 
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -186,28 +93,7 @@ def check_out_dir(out_dir: Path) -> None:
         raise InputError(f"--out {out_dir}: the folder is not writable")
 
 
-# -- writing -----------------------------------------------------------------------------------
-def _dumps(fmt: str):
-    from .formats import get_format
-
-    f = get_format(fmt)
-    mod = sys.modules[f.write.__module__]
-    dumps = getattr(mod, "dumps", None) or getattr(mod, "dumps_xml" if f.name == "bioc-xml" else "dumps_json", None)
-    if dumps is None:
-        raise InputError(f"format {fmt} cannot be written to a stream; use --out DIR")
-    return dumps
-
-
-def render(doc: Document | list[Document], fmt: str, bundle: str = "") -> str:
-    """One file's content for one document (or a list of them)."""
-    docs = doc if isinstance(doc, list) else [doc]
-    if fmt == "html":
-        from .report_html import render_report
-
-        return render_report(docs, bundle, title=docs[0].id if len(docs) == 1 else "biotag report")
-    return _dumps(fmt)(docs)
-
-
+# -- writing to stdout --------------------------------------------------------------------------
 class StdoutSink:
     """All documents of a run as one stream on stdout: JSONL and PubTator document by document,
     CSV with one header, and the formats that are one whole file (BioC XML/JSON, CoNLL, HTML)
@@ -256,21 +142,17 @@ def run(args) -> int:
     fmt = args.format
     notes: list[str] = []
     types = resolve_types(args.types, notes)
-    items = collect_inputs(args.inputs, notes)
     out_dir = None if args.out in (None, "-") else Path(args.out)
+    job = BatchJob(args.inputs, out_dir, fmt,
+                   encoding=args.encoding, errors=args.errors, notes=notes)
     if out_dir is None and fmt == "brat":
         raise InputError("--format brat writes two files per document: give --out DIR")
     if out_dir is not None:
         check_out_dir(out_dir)
     for n in notes:
         say(n)
-    todo = []
-    skipped = 0
-    for doc_id, path in items:
-        if out_dir is not None and output_path(out_dir, doc_id, fmt).exists():
-            skipped += 1
-            continue
-        todo.append((doc_id, path))
+    todo = job.todo()
+    skipped = len(job.result.skipped)
     opts = TagOptions(types=types, threshold=args.threshold, use_selector=not args.no_selector,
                       assertion=args.assertion != "off",
                       dictionary=UserDictionary.load(args.dictionary, not args.case_sensitive)
@@ -287,15 +169,14 @@ def run(args) -> int:
                              f"(it tags {', '.join(tagged)})")
         for t in missing:
             say(f"warning: the model bundle does not tag {t} (it tags {', '.join(tagged)})")
-    bundle = f"{tagger.name} {tagger.version}"
+    bundle = job.bundle = f"{tagger.name} {tagger.version}"
     failed: list[str] = []
     unreadable: list[str] = []
 
     def docs() -> Iterator[Document]:
         for doc_id, path in todo:
             try:
-                data = sys.stdin.buffer.read() if path is None else read_bytes(path)
-                text = decode_text(data, str(path or "<stdin>"), args.encoding, args.errors, allow_empty=True)
+                text = job.read(path, sys.stdin.buffer)
             except BiotagError as exc:
                 print(f"biotag: skipped {doc_id}: {exc}", file=sys.stderr)
                 failed.append(doc_id)
@@ -328,19 +209,17 @@ def run(args) -> int:
             try:
                 if sink is not None:
                     sink.add(doc)
-                elif fmt == "brat":
-                    from .formats import write_documents
-
-                    write_documents([doc], out_dir, "brat")
                 else:
-                    atomic_write_text(output_path(out_dir, doc.id, fmt), render(doc, fmt, bundle))
+                    job.write(doc)
                 n_ok += 1
                 n_ent += len(doc.entities)
             except BiotagError as exc:
                 print(f"biotag: failed {doc.id}: {exc}", file=sys.stderr)
+                job.fail(doc.id, str(exc))
                 failed.append(doc.id)
-            except OSError as exc:
+            except OSError as exc:   # stdout
                 print(f"biotag: failed {doc.id}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+                job.fail(doc.id, f"cannot write ({exc.strerror or exc})")
                 failed.append(doc.id)
             bar.update(1)
         if sink is not None:

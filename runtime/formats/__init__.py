@@ -31,23 +31,24 @@ class Format:
     directory: bool = False                 # brat: the path is a folder
     carries_scores: bool = True
     description: str = ""
+    dumps: Callable[[list[Document]], str] | None = None   # one file's content; None: not one file
 
 
 FORMATS: dict[str, Format] = {
     "jsonl": Format("jsonl", jsonl.read, jsonl.write, jsonl.EXTENSIONS,
-                    description="canonical JSONL, one document per line"),
+                    dumps=jsonl.dumps, description="canonical JSONL, one document per line"),
     "brat": Format("brat", brat.read, brat.write, brat.EXTENSIONS, directory=True,
                    description="brat standoff folder (.txt + .ann per document)"),
     "bioc-xml": Format("bioc-xml", bioc_.read_xml, bioc_.write_xml, bioc_.XML_EXTENSIONS,
-                       description="BioC XML, character offsets"),
+                       dumps=bioc_.dumps_xml, description="BioC XML, character offsets"),
     "bioc-json": Format("bioc-json", bioc_.read_json, bioc_.write_json, bioc_.JSON_EXTENSIONS,
-                        description="BioC JSON, character offsets"),
+                        dumps=bioc_.dumps_json, description="BioC JSON, character offsets"),
     "pubtator": Format("pubtator", pubtator.read, pubtator.write, pubtator.EXTENSIONS,
-                       description="PubTator title/abstract + mention lines"),
+                       dumps=pubtator.dumps, description="PubTator title/abstract + mention lines"),
     "conll": Format("conll", conll.read, conll.write, conll.EXTENSIONS, carries_scores=False,
-                    description="token lines with offsets, one BIO column per nesting layer"),
+                    dumps=conll.dumps, description="token lines with offsets, one BIO column per nesting layer"),
     "csv": Format("csv", csv_.read, csv_.write, csv_.EXTENSIONS,
-                  description="one row per entity plus a text row per document"),
+                  dumps=csv_.dumps, description="one row per entity plus a text row per document"),
 }
 ALIASES = {"bioc": "bioc-xml", "xml": "bioc-xml", "json": "bioc-json", "ndjson": "jsonl",
            "standoff": "brat", "pubtator-txt": "pubtator"}
