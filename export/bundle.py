@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from biotag.runtime.bundle import SCHEMA_VERSION, Bundle, sha256_file
+from biotag.runtime.bundle import SCHEMA_VERSION, Bundle, ensure_files, sha256_file  # noqa: F401
 from biotag.runtime.errors import ModelError
 
 
@@ -83,12 +83,6 @@ def rebuild_llm(bundle: Bundle, rel: str, progress: bool = True) -> Path:
                              f"{entry['sha256'][:12]}… (different library versions?)")
         os.replace(tmp, out)
     return out
-
-
-def ensure_files(bundle: Bundle, progress: bool = True) -> None:
-    for rel, entry in bundle.manifest.get("files", {}).items():
-        if entry.get("location") == "cache" and not bundle.path(rel).is_file():
-            rebuild_llm(bundle, rel, progress)
 
 
 def adapter_format(adapter_dir) -> str:

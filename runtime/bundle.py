@@ -11,7 +11,8 @@ manifest.json (schema 1)::
      "gazetteer": str | null, "base_model": {...}, "metrics": {...}, "library_versions": {...}}
 
 A file entry may carry ``"location": "cache"``: the file is large, is not shipped, and is rebuilt on
-the user's machine (see biotag.export); it then lives in the bundle's cache folder. A copy of it
+the user's machine by the bundle builder (``ensure_files``; the builder, biotag.export, is found by
+name in ``REBUILDERS`` when a file has to be rebuilt); it then lives in the bundle's cache folder. A copy of it
 inside the bundle folder itself takes precedence: that copy is the one verified and loaded.
 """
 from __future__ import annotations
@@ -139,3 +140,41 @@ def add_cli(sub) -> None:
         return 0
 
     v.set_defaults(func=_verify)
+
+
+# -- rebuilding cache-located files -----------------------------------------------------------
+# The builder of cache-located files is not part of the runtime: it is named here and imported only
+# when a file is missing (the export package; numpy + gguf + llama.cpp, no torch). Another builder
+# can take its place with register_rebuilder.
+REBUILDERS: dict[str, object] = {"llm": "biotag.export.bundle:rebuild_llm"}
+
+
+def register_rebuilder(kind: str, fn) -> None:
+    """``fn(bundle, rel, progress)`` rebuilds a missing cache-located file of ``kind``."""
+    REBUILDERS[kind] = fn
+
+
+def _rebuilder(kind: str):
+    fn = REBUILDERS.get(kind)
+    if isinstance(fn, str):
+        import importlib
+
+        mod, name = fn.split(":")
+        try:
+            fn = getattr(importlib.import_module(mod), name)
+        except ImportError as exc:
+            raise ModelError(f"the bundle's model file must be rebuilt, and the bundle builder ({mod}) "
+                             f"cannot be imported ({exc}); reinstall biotag") from None
+        REBUILDERS[kind] = fn
+    if fn is None:
+        raise ModelError(f"no builder for cache-located {kind} files")
+    return fn
+
+
+def ensure_files(bundle: "Bundle", progress: bool = True) -> list[str]:
+    """Rebuild the bundle's missing cache-located files from their recipes; returns their names."""
+    missing = [rel for rel, entry in bundle.manifest.get("files", {}).items()
+               if entry.get("location") == "cache" and not bundle.path(rel).is_file()]
+    for rel in missing:
+        _rebuilder("llm")(bundle, rel, progress)
+    return missing

@@ -179,7 +179,7 @@ def bundle_info(bundle_dir: str | os.PathLike | None, build: bool = False) -> di
         missing = [r for r, e in b.manifest.get("files", {}).items()
                    if e.get("location") == "cache" and not b.path(r).is_file()]
         if missing and build:
-            from biotag.export.bundle import ensure_files  # numpy + gguf + llama.cpp, no torch
+            from .bundle import ensure_files  # the bundle builder: numpy + gguf + llama.cpp, no torch
 
             tb = time.perf_counter()
             ensure_files(b)

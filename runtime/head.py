@@ -44,7 +44,7 @@ class OutputHead:
     def __init__(self, gguf_path: str | os.PathLike):
         from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
-        from .llm import read_gguf_header
+        from .gguf_header import read_gguf_header
 
         try:
             hdr = read_gguf_header(gguf_path)

@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from .bundle import Bundle
+from .bundle import Bundle, ensure_files
 from .codec import FORMAT_S
 from .decoding import ConstrainedDecoder
 from .document import Document, Entity
@@ -112,10 +111,7 @@ class Tagger:
         llm = b.manifest.get("llm") or {}
         if not isinstance(llm.get("file"), str) or llm["file"] not in b.manifest.get("files", {}):
             raise ModelError(f"{root}: manifest has no llm file listed in its files")
-        if any(e.get("location") == "cache" and not b.path(r).is_file() for r, e in b.manifest["files"].items()):
-            from biotag.export.bundle import ensure_files  # numpy + gguf + llama.cpp, no torch
-
-            ensure_files(b)
+        ensure_files(b)   # a cache-located model file missing: rebuilt by the bundle builder
         b.verify()
         selector, thresholds, fusion = None, {}, "selector"
         sel = b.manifest.get("selector")

@@ -11,14 +11,14 @@ from typing import Iterable, Iterator
 _TAGGER = None
 
 
-def _init(spec: dict) -> None:
+def _init(tagger_class, spec: dict) -> None:
+    """A worker's tagger: ``tagger_class`` (pickled by name: no import of the tagger module here)
+    built from the parent's spec."""
     global _TAGGER
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .tagger import Tagger
-
-    _TAGGER = Tagger(**spec)
+    _TAGGER = tagger_class(**spec)
 
 
 def _tag(args):
@@ -31,7 +31,7 @@ def parallel_tag(tagger, docs: Iterable, workers: int, opts=None) -> Iterator:
     spec = dict(tagger.spec)
     if spec.get("threads") is None:
         spec["threads"] = 1
-    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(spec,))
+    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(type(tagger), spec))
     try:
         pending: deque = deque()
         for d in docs:
