@@ -28,7 +28,7 @@ def _log(msg: str) -> None:
 
 
 def _eval_decoder(make_decoder, corpora, sample, seed, fmt, data_dir) -> list[dict]:
-    from biotag.runtime.model_eval import evaluate_on_corpus
+    from biotag.runtime.evaluation.model_eval import evaluate_on_corpus
 
     out = []
     for corpus in corpora:
@@ -80,7 +80,7 @@ def eval_fp32(args, fmt: str) -> dict:
 
 def eval_selector_pair(args) -> dict:
     from biotag.runtime.selector import Selector
-    from biotag.runtime.selector_eval import filtered, load_pred_files, micro, score_candidates
+    from biotag.runtime.evaluation.selector_eval import filtered, load_pred_files, micro, score_candidates
     from biotag.runtime.tagger import threshold_for
 
     d = Path(args.selector)

@@ -33,7 +33,7 @@ def run(args) -> int:
     import torch
 
     from biotag.runtime.decoding import ConstrainedDecoder
-    from biotag.runtime.model_eval import evaluate_on_corpus
+    from biotag.runtime.evaluation.model_eval import evaluate_on_corpus
 
     from .gemma import token_table
     from .torch_tagger import TorchBackend

@@ -107,8 +107,8 @@ def paired_table(rows: list[tuple[str, str, str, Path]], baseline: Path, corpora
     then (from its ``biotag eval-model --json`` file). Then no paired interval can be computed: a row with
     predictions shows its difference from the baseline's F1 and the 95% bootstrap interval of its
     own F1 ("own [lo, hi]"); a row with a score only shows the difference alone."""
-    from biotag.runtime.evaluate import evaluate, paired_bootstrap
-    from biotag.runtime.selector_eval import gold_docs, load_pred_file
+    from biotag.runtime.evaluation.scoring import evaluate, paired_bootstrap
+    from biotag.runtime.evaluation.selector_eval import gold_docs, load_pred_file
 
     scores = scores or (lambda folder, corpus: None)
 
