@@ -67,6 +67,8 @@ class TrainConfig:
     # precision
     weights: str = "fp32"                      # frozen base weights: fp32 or bf16 (AMX matmuls)
     autocast: str = "fp32"                     # forward under CPU bf16 autocast: fp32 or bf16
+    attention: str = "sdpa"                    # attention kernel: sdpa or eager (same result; eager
+    #                                            is faster here on short packed rows)
     # bookkeeping (not part of the config hash)
     log_every: int = 10
     ckpt_minutes: float = 5
@@ -87,7 +89,8 @@ class TrainConfig:
         if missing:
             raise SystemExit(f"config: missing setting(s) {', '.join(missing)}")
         c = cls(**d)
-        for key, ok in (("weights", ("fp32", "bf16")), ("autocast", ("fp32", "bf16")), ("format", ("S", "P"))):
+        for key, ok in (("weights", ("fp32", "bf16")), ("autocast", ("fp32", "bf16")), ("format", ("S", "P")),
+                        ("attention", ("sdpa", "eager"))):
             if getattr(c, key) not in ok:
                 raise SystemExit(f"config {key!r}: {getattr(c, key)!r} is not one of {', '.join(ok)}")
         if c.steps < 1 or c.batch_size < 1 or c.grad_accum < 1 or c.lr <= 0:
@@ -111,7 +114,8 @@ class TrainConfig:
         return resolve(self.artifact_dir or f"models/{self.name}")
 
 
-RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve")   # do not define the run
+# do not define the run: bookkeeping, and kernels that compute the same function
+RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve", "attention")
 
 
 def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
@@ -256,6 +260,7 @@ def build_model(cfg: TrainConfig, table):
         else:
             init[tid] = list(bracket_open) + list(table.text_ids(" " + unit[1:])[:1])
     lcfg = {"r": 16, "alpha": 32, "dropout": 0.05, **cfg.lora}
+    base.config._attn_implementation = cfg.attention
     model = TaggerLM(base, markers, lcfg["r"], lcfg["alpha"], lcfg["dropout"], init)
     for p in model.parameters():        # trainable weights stay fp32 whatever the base's dtype
         if p.requires_grad and p.dtype != torch.float32:

@@ -372,6 +372,11 @@ def test_packed_batches_give_the_same_loss_as_padded_ones():
         a = model.loss(collate(seqs))[0].item()
         b = model.loss(packed)[0].item()
     assert b == pytest.approx(a, rel=1e-5)
+    # the eager attention kernel (a training option) computes the same packed loss
+    model.peft.base_model.model.config._attn_implementation = "eager"
+    with torch.no_grad():
+        assert model.loss(packed)[0].item() == pytest.approx(a, rel=1e-5)
+    model.peft.base_model.model.config._attn_implementation = "sdpa"
     # a row that leaked attention across sequences would change the loss: check the test can fail
     leaky = dict(packed, pos_ids=torch.arange(packed["ids"].shape[1]).expand_as(packed["ids"]))
     with torch.no_grad():
