@@ -124,6 +124,11 @@ class DocumentModel(QObject):
         return Document(self.id, self.text, ents, self.lang, meta, list(self.segments))
 
     # --- changes that are not review edits (tagging, loading) ------------------------------------
+    def edit_draft(self, text: str) -> None:
+        """The text of an untagged draft as the user types it."""
+        self.text = text
+        self._words = None
+
     def set_text(self, text: str) -> None:
         """Change the text of a draft (drops entities and undo history)."""
         self.text = text

@@ -42,7 +42,7 @@ def test_the_tiny_model_finds_something(cli_doc):
 
 
 def test_eval_model_profile_runs_what_biotag_tag_runs(cli_doc, tiny_bundle, tmp_path):
-    # the PubTator reader joins title and abstract with a newline: the same text as the note
+    # a PubTator document (title + " " + abstract) and the same text through biotag tag
     data = tmp_path / "data" / "bc5cdr" / "pubtator"
     data.mkdir(parents=True)
     (data / "dev.PubTator.txt").write_text(f"7|t|{TITLE}\n7|a|{ABSTRACT.replace(chr(10), ' ')}\n\n",
@@ -78,10 +78,14 @@ def test_eval_model_profile_runs_what_biotag_tag_runs(cli_doc, tiny_bundle, tmp_
 
 @pytest.mark.skipif(QT_GUI_ERROR is not None, reason=QT_GUI_ERROR or "")
 def test_desktop_worker_gives_the_cli_document(cli_doc, tiny_bundle, qtbot):
+    from PySide6.QtWidgets import QWidget
+
     from biotag.desktop.worker import TaggerService
     from biotag.runtime.pipeline import TagOptions
 
-    s = TaggerService()
+    holder = QWidget()          # owns the service: Qt ends it with the widget, before Python exits
+    qtbot.addWidget(holder)
+    s = TaggerService(holder)
     try:
         with qtbot.waitSignal(s.loaded, timeout=60_000):
             s.load(str(tiny_bundle), "cpu", 0)
