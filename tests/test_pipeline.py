@@ -141,3 +141,34 @@ def test_the_check_sees_a_call(tmp_path):
     p = tmp_path / "x.py"
     p.write_text("from biotag.runtime.segment import segment_text\nsegment_text('a')\nself.windows(w)\n")
     assert _calls(p) == {"segment_text", "windows"}
+
+
+# -- eval-model --profile: types compared as the profile names them ------------------------------
+def test_profile_scoring_collapses_jnlpba_types_to_gene():
+    from biotag.runtime.document import Entity
+    from biotag.runtime.evaluation.model_eval import profile_scoring
+    from biotag.runtime.prompting import Task
+
+    text = "IL-2 gene and IL-2 mRNA in T cells of mice"
+    gold = Document("g", text, [Entity(0, 4, "Protein", "IL-2"), Entity(0, 9, "DNA", "IL-2 gene"),
+                                Entity(14, 23, "RNA", "IL-2 mRNA"), Entity(27, 34, "CellType", "T cells")], "en")
+    pred = Document("g", text, [Entity(0, 4, "Gene", "IL-2", 0.9), Entity(0, 4, "Protein", "IL-2", 0.8),
+                                Entity(14, 23, "Gene", "IL-2 mRNA", 0.7), Entity(38, 42, "Species", "mice", 0.9),
+                                Entity(27, 34, "CellType", "T cells", 0.6)], "en")
+    (g,), (p,) = profile_scoring([gold], [pred], Task.for_corpus("jnlpba"))
+    assert sorted((e.start, e.end, e.type) for e in g.entities) == [
+        (0, 4, "Gene"), (0, 9, "Gene"), (14, 23, "Gene"), (27, 34, "CellType")]
+    # Species is not a jnlpba type; the two IL-2 predictions are one Gene span (the best score kept)
+    assert sorted((e.start, e.end, e.type, e.score) for e in p.entities) == [
+        (0, 4, "Gene", 0.9), (14, 23, "Gene", 0.7), (27, 34, "CellType", 0.6)]
+
+
+def test_every_single_file_format_carries_its_writer():
+    from biotag.runtime.batch import render
+    from biotag.runtime.formats import FORMATS
+
+    doc = Document("d", "Aspirin helps.", [], "en")
+    for name, f in FORMATS.items():
+        assert (f.dumps is None) == f.directory, name
+        if f.dumps is not None:
+            assert render(doc, name) == f.dumps([doc])
