@@ -500,6 +500,24 @@ def resume_state(cfg: TrainConfig, raw: dict, model, opt, table) -> tuple[int, f
     return 0, 0.0, 0
 
 
+def pause_on_signal() -> list:
+    """SIGTERM or Ctrl-C pauses the run: the current step finishes, a checkpoint is written, the
+    process exits; ``--resume`` continues. Returns a list that is non-empty once asked to stop."""
+    import signal
+
+    stop: list = []
+
+    def handler(signum, frame):
+        if stop:                      # a second signal: stop at once
+            raise KeyboardInterrupt
+        stop.append(signal.Signals(signum).name)
+        log(f"{stop[0]}: pausing after this step")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return stop
+
+
 def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | None = None) -> Path:
     import torch
 
@@ -539,7 +557,8 @@ def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | No
 
     if every and step == 0 and not (run_dir / "curve.csv").exists():
         curve_s += record_curve()    # the starting point (a warm start's model, or the base)
-    while step < total:
+    stop = pause_on_signal()
+    while step < total and not stop:
         micro = [make_batch(cfg, batch_at(cfg, step, m, mix, table, cfg.max_len)) for m in range(cfg.grad_accum)]
         r = train_step(cfg, model, opt, base_lrs, step, micro)
         step += 1
@@ -557,12 +576,15 @@ def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | No
         if every and (step % every == 0 or step == total):
             curve_s += record_curve()
             t_log = time.time()
-        if time.time() - t_ckpt > cfg.ckpt_minutes * 60 or step == total:
+        if time.time() - t_ckpt > cfg.ckpt_minutes * 60 or step == total or stop or \
+                (every and step % every == 0):
             info = {"wall_s": wall0 + time.time() - t_start, "examples": examples}
             save_ckpt(run_dir / "ckpt.pt", model, opt, step, raw, info)
             save_state(run_dir, model, step, raw, info)
             t_ckpt = time.time()
             log(f"checkpoint {run_dir / 'ckpt.pt'} at step {step}")
+    if stop:
+        log(f"paused at step {step} ({stop[0]}); continue with --resume")
     wall = wall0 + time.time() - t_start
     out = cfg.artifact_path
     if step >= cfg.steps:

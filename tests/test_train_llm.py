@@ -478,3 +478,22 @@ def test_the_refactored_trainer_reads_default_json_as_before():
         for seq in T.batch_at(cfg, s, 0, mix, table, cfg.max_len):
             h.update(json.dumps([seq.ids, seq.positions, seq.candidates, seq.gold]).encode())
     assert h.hexdigest() == "a8034b8e313550ff1845161c4984135950804534d8cc74cd232ccc6fb1c28485"
+
+
+def test_sigterm_pauses_the_run_after_the_current_step():
+    import os
+    import signal
+
+    from biotag.models.train_llm import pause_on_signal
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop = pause_on_signal()
+        assert not stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop == ["SIGTERM"]
+        with pytest.raises(KeyboardInterrupt):       # a second signal stops at once
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
