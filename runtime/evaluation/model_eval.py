@@ -296,6 +296,8 @@ def _run(args) -> int:
         raise InputError("--profile and --gold-sentences are two different measurements: choose one")
     if args.reuse and (not args.pred_dir or len(args.corpus) != 1 or args.no_adjacency_guard):
         raise InputError("--reuse needs --pred-dir, one --corpus and the adjacency guard on")
+    if args.reuse and not Path(args.reuse).is_file():
+        raise InputError(f"--reuse {args.reuse}: no such prediction file")
     mode = "profile" if args.profile else "gold-sentences" if args.gold_sentences else "corpus"
     pipe, fmt, model_id = _pipeline(args)
     results = []
