@@ -407,8 +407,10 @@ def draw_curve(csv_path: Path, png: Path) -> Path:
     corpora = [k for k in rows[0] if k not in skip]
     x = [int(r["examples"]) / 1000 for r in rows]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for c in corpora:
-        ax.plot(x, [float(r[c]) for r in rows], marker=".", linewidth=1, label=c)
+    colors = plt.cm.tab20.colors
+    for k, c in enumerate(corpora):
+        ax.plot(x, [float(r[c]) for r in rows], marker=".", linewidth=1, label=c,
+                color=colors[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20])
     ax.plot(x, [float(r["mean_f1"]) for r in rows], color="black", linewidth=2.5, label="mean")
     ax.set_xlabel("training examples seen (thousands)")
     ax.set_ylabel("dev F1 (seeded sample)")
