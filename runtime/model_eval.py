@@ -2,4 +2,9 @@
 import importlib
 import sys
 
-sys.modules[__name__] = importlib.import_module("biotag.runtime.evaluation.model_eval")
+if __name__ == "__main__":   # python -m biotag.runtime.model_eval
+    import runpy
+
+    runpy.run_module("biotag.runtime.evaluation.model_eval", run_name="__main__")
+else:
+    sys.modules[__name__] = importlib.import_module("biotag.runtime.evaluation.model_eval")

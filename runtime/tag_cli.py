@@ -2,4 +2,9 @@
 import importlib
 import sys
 
-sys.modules[__name__] = importlib.import_module("biotag.runtime.commands.tag")
+if __name__ == "__main__":   # python -m biotag.runtime.tag_cli
+    import runpy
+
+    runpy.run_module("biotag.runtime.commands.tag", run_name="__main__")
+else:
+    sys.modules[__name__] = importlib.import_module("biotag.runtime.commands.tag")
