@@ -585,3 +585,14 @@ def test_gui_tagging_makes_no_network_calls(tiny_bundle, tmp_path):
                 f"'--tag', '--screenshot', {str(shot)!r}])\nassert rc == 0, rc\ntime.sleep(15)\n")
     calls = network_calls(gui_code, tmp_path, "gui")
     assert shot.is_file() and calls == [], calls
+
+
+def test_default_threads_leave_the_busy_cores_alone():
+    from biotag.runtime.llm import busy_cpus, default_threads, threads_for
+
+    assert threads_for(2, 0.0) == 2 and threads_for(2, 0.2) == 2
+    assert threads_for(2, 0.9) == 1 and threads_for(2, 2.0) == 1      # never fewer than one
+    assert threads_for(16, 0.0) == 4                                   # at most four
+    assert threads_for(8, 5.2) == 3
+    assert 0.0 <= busy_cpus(0.05) <= (__import__("os").cpu_count() or 1) + 0.01
+    assert 1 <= default_threads() <= 4
