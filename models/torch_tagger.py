@@ -58,10 +58,8 @@ class TaggerLM(nn.Module):
             self.marker_emb.copy_(sd.pop("marker_emb"))
         set_peft_model_state_dict(self.peft, sd)
 
-    def hidden(self, ids: torch.Tensor, attn: torch.Tensor | None,
-               pos_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Last hidden states. Packed rows pass ``pos_ids`` (restarting at 0 for every sequence)
-        and no ``attn``: transformers then builds the block-diagonal causal mask from them."""
+    def embed_inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings, with the trained rows of the marker tokens in place of the frozen ones."""
         x = self.embed(ids)
         rows = self.lookup[ids]
         m = rows >= 0
@@ -69,6 +67,13 @@ class TaggerLM(nn.Module):
             scale = self.embed.embed_scale.to(x.dtype)
             x = x.clone()
             x[m] = self.marker_emb[rows[m]].to(x.dtype) * scale
+        return x
+
+    def hidden(self, ids: torch.Tensor, attn: torch.Tensor | None,
+               pos_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Last hidden states. Packed rows pass ``pos_ids`` (restarting at 0 for every sequence)
+        and no ``attn``: transformers then builds the block-diagonal causal mask from them."""
+        x = self.embed_inputs(ids)
         if pos_ids is not None:
             out = self.body(inputs_embeds=x, position_ids=pos_ids, use_cache=False)
         else:
@@ -182,13 +187,7 @@ class CachedTorchBackend:
         if self.cache is None:
             self.cache = DynamicCache()
         m = self.model
-        ids = torch.tensor([list(tokens)])
-        x = m.embed(ids)
-        rows = m.lookup[ids]
-        sel = rows >= 0
-        if sel.any():
-            x = x.clone()
-            x[sel] = m.marker_emb[rows[sel]].to(x.dtype) * m.embed.embed_scale.to(x.dtype)
+        x = m.embed_inputs(torch.tensor([list(tokens)]))
         pos = torch.arange(start, start + len(tokens))
         h = m.body(inputs_embeds=x, past_key_values=self.cache, use_cache=True,
                    position_ids=pos[None], cache_position=pos).last_hidden_state[0]
