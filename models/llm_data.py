@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from biotag.runtime.codec import FORMAT_S, Span
+from biotag.runtime.codec import FORMAT_S, MAX_DEPTH, Span
 from biotag.runtime.decoding import marker_choices
 from biotag.runtime.document import Document
 from biotag.runtime.prompting import Task, TokenTable, target_units
@@ -80,16 +80,32 @@ def doc_examples(doc: Document, task: Task, counter: Counter | None = None) -> l
     return out
 
 
+def within_depth(spans: Sequence[Span], max_depth: int = MAX_DEPTH) -> list[Span]:
+    """The spans the decoder can produce: a span nested deeper than ``max_depth`` (counting the
+    spans around it) is left out, as the decoder never offers an opener there."""
+    kept, ends = [], []          # ends: end word of each kept span still open at this start
+    for sp in sorted(spans, key=lambda s: (s.start, -s.end)):
+        while ends and ends[-1] <= sp.start:
+            ends.pop()
+        if len(ends) >= max_depth:
+            continue
+        kept.append(sp)
+        ends.append(sp.end)
+        ends.sort(reverse=True)
+    return sorted(kept)
+
+
 def build_sequence(table: TokenTable, ex: Example, pass_types: Sequence[str], prefix: str,
                    pass_type: str | None) -> Sequence_:
-    """Exactly the ids the constrained decoder feeds, with the choice made at each decision."""
+    """Exactly the ids the constrained decoder feeds, with the choice made at each decision.
+    Spans nested deeper than the decoder allows are not supervised (``within_depth``)."""
     fmt = ex.task.fmt
     ids = table.prompt_ids(ex.task, ex.words, pass_types, prefix)
     open_types = pass_types if ex.allowed is None else [t for t in pass_types if t in ex.allowed]
     positions, cands, gold = [], [], []
     n = len(ex.words)
     depth, just_opened, i = 0, False, 0
-    for kind, val in target_units(ex.words, ex.spans, fmt, pass_type):
+    for kind, val in target_units(ex.words, within_depth(ex.spans), fmt, pass_type):
         if i >= n:
             break  # the closers at the end are forced: not fed, not supervised
         marks = marker_choices(table, open_types, fmt, False, depth, just_opened)

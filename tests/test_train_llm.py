@@ -82,6 +82,24 @@ def test_training_sequences_are_what_the_decoder_feeds(words, raw, fmt, spec):
         assert any(f == s.ids[: len(f)] and len(f) >= s.positions[-1] + 1 for f in be.fed)
 
 
+def test_spans_nested_deeper_than_the_decoder_allows_are_not_supervised():
+    from biotag.models.llm_data import within_depth
+    from biotag.runtime.codec import MAX_DEPTH
+
+    words = ["w"] * 20
+    # a trial criterion's list of diseases, each one inside the one before it: MAX_DEPTH + 2 levels
+    chain = [Span(i, 20, "Disease") for i in range(MAX_DEPTH + 2)]
+    side = [Span(0, 1, "Chemical")]            # at depth 2, inside chain[0] and chain[1]
+    ex = Example(Task("bc5cdr", ("Chemical", "Disease"), FORMAT_S), words, sorted(chain + side))
+    kept = within_depth(ex.spans)
+    assert kept == sorted(chain[:MAX_DEPTH] + side)
+    assert within_depth(kept) == kept                      # spans within the depth are all kept
+    seqs = example_sequences(TABLE, ex)                    # no gold choice the decoder cannot offer
+    assert all(0 <= g < len(c) for s in seqs for c, g in zip(s.candidates, s.gold))
+    got = tag_words(ConstrainedDecoder(TeacherBackend(seqs), TABLE, adjacency_guard=False), ex.task, words)
+    assert set(got) == set(kept)
+
+
 def test_dictionary_examples_tag_every_entry():
     exs = [Example(Task.for_corpus("bc5cdr"), "aspirin induced asthma".split(),
                    [Span(0, 1, "Chemical"), Span(2, 3, "Disease")]),
