@@ -6,8 +6,11 @@ Modules: ``registry`` (which corpus is where, ``load``), ``bio`` / ``standoff`` 
 checks) and ``cli`` (``biotag data``).
 
 Every reader yields :class:`~biotag.runtime.document.Document` objects with exact code-point
-offsets. Token-based formats have no original text, so the text is *reconstructed*: tokens joined
-by single spaces (Chinese character BIO: joined by nothing). Entity types are canonical (see
+offsets. The lines of BIO/CoNLL, PubTator and BRAT files are parsed by the lenient mode of the one
+parser of each format (``biotag.runtime.formats.bio_tags``, ``.pubtator``, ``.brat``); the readers
+here add the corpus policy: repairs, the read report, types, ids, texts and segments.
+Token-based formats have no original text, so the text is *reconstructed*: tokens joined by single
+spaces (Chinese character BIO: joined by nothing). Entity types are canonical (see
 ``labels.py`` and :data:`EXTRA_LABEL_MAP`); the corpus's own type is kept in
 ``entity.meta["orig_type"]``.
 

@@ -1,16 +1,17 @@
-"""Standoff readers: BRAT (through the one brat parser, runtime.formats.brat) and PubTator."""
+"""Standoff readers: BRAT and PubTator, through the one parser of each format
+(runtime.formats.brat, runtime.formats.pubtator) in its lenient mode; what stays here is corpus
+policy: repairs and their counting, types, ids, segments."""
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
 from ..document import Document, Entity, Segment
-from ..errors import FormatError, InputError
+from ..errors import InputError
 from ..labels import LABEL_MAP
 from ..textio import read_text
-from .repairs import EXTRA_LABEL_MAP, ReadReport, _as_int, _entity, _lines, _report, _resolve_span, _sort_key, _where
+from .repairs import EXTRA_LABEL_MAP, ReadReport, _entity, _report, _resolve_span, _sort_key, _where
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,87 +109,47 @@ def read_brat(directory, *, corpus: str = "brat", split: str = "", label_key: st
 # ---------------------------------------------------------------------------------------------
 # PubTator
 # ---------------------------------------------------------------------------------------------
-_PT_TEXT = re.compile(r"([^|\t]+)\|([ta])\|(.*)", re.S)
-
-
 def read_pubtator(path, *, corpus: str = "pubtator", split: str = "", label_key: str | None = None,
                   lang: str = "en", report: ReadReport | None = None) -> Iterator[Document]:
-    """PubTator: ``PMID|t|title``, ``PMID|a|abstract``, mention lines
-    ``PMID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>id[<TAB>parts]]``; relation lines (4 fields)
-    are skipped. Text = title + " " + abstract; one Document per abstract."""
+    """PubTator, read by the lenient mode of :func:`biotag.runtime.formats.pubtator.scan` (its
+    doc: line kinds). Text = title + " " + abstract; one Document per abstract, a repeated PMID
+    gets the id ``PMID-2``, ``PMID-3`` ... Mentions whose offsets do not match their text are
+    repaired or dropped (counted); relation lines and composite mentions (7 fields) are counted."""
+    from ..formats.pubtator import scan
+
     path = Path(path)
     report = _report(report)
     label_key = label_key or corpus
     seen: Counter = Counter()
-    cur: dict | None = None
-
-    def flush(c):
-        title, abstract = c["title"], c["abstract"]
+    for raw in scan(read_text(path), path, strict=False):
+        if raw.relations:
+            report.count("relations", len(raw.relations))
+        composite = sum(len(m.fields) == 7 for m in raw.mentions)
+        if composite:
+            report.count("composite_mentions", composite)
+        title, abstract = raw.title, raw.abstract
         text = title if abstract is None else title + " " + abstract
         ents = []
-        for no, s, e, mention, typ, ids in c["mentions"]:
+        for m in raw.mentions:
+            s, e, mention, typ = m.start, m.end, m.fields[3], m.fields[4]
             report.mention(typ)
-            where = _where(path, no)
+            where = _where(path, m.line)
             repair = None
             if not (0 <= s < e <= len(text)) or text[s:e] != mention:
                 res = _resolve_span(text, s, mention, report, where)
                 if res is None:
                     continue
                 s, e, repair = res
-            ents.append(_entity(text, s, e, typ, label_key, id=ids, repair=repair,
+            ents.append(_entity(text, s, e, typ, label_key,
+                                id=m.fields[5] if len(m.fields) > 5 else None, repair=repair,
                                 mention=mention if repair else None))
         ents.sort(key=_sort_key)
-        pmid = c["pmid"]
-        seen[pmid] += 1
-        did = pmid if seen[pmid] == 1 else f"{pmid}-{seen[pmid]}"
+        seen[raw.id] += 1
+        did = raw.id if seen[raw.id] == 1 else f"{raw.id}-{seen[raw.id]}"
         doc = Document(f"{corpus}/{split}/{did}", text, ents, lang,
-                       {"corpus": corpus, "split": split, "pmid": pmid, "line": c["line"]})
+                       {"corpus": corpus, "split": split, "pmid": raw.id, "line": raw.line})
         segs = [Segment(0, len(title))] if title else []
         if abstract:
             segs.append(Segment(len(title) + 1, len(text)))
         doc.segments = segs
-        return doc
-
-    for no, line in enumerate(_lines(path), 1):
-        if not line.strip():
-            if cur is not None:
-                yield flush(cur)
-                cur = None
-            continue
-        m = _PT_TEXT.fullmatch(line)
-        if m and "\t" not in m.group(1):
-            pmid, kind, body = m.group(1), m.group(2), m.group(3)
-            if kind == "t":
-                if cur is not None:
-                    yield flush(cur)
-                cur = {"pmid": pmid, "title": body, "abstract": None, "mentions": [], "line": no}
-            else:
-                if cur is None:
-                    cur = {"pmid": pmid, "title": "", "abstract": None, "mentions": [], "line": no}
-                if cur["pmid"] != pmid:
-                    raise FormatError(f"abstract of PMID {pmid} inside document {cur['pmid']}", path, no)
-                if cur["abstract"] is not None or cur["mentions"]:
-                    raise FormatError(f"second or misplaced abstract line for PMID {pmid}", path, no)
-                cur["abstract"] = body
-            continue
-        fields = line.split("\t")
-        if cur is None:
-            raise FormatError("annotation line before a 'PMID|t|title' line", path, no)
-        if fields[0] != cur["pmid"]:
-            raise FormatError(f"line of PMID {fields[0]!r} inside document {cur['pmid']}", path, no)
-        if len(fields) == 4 and not re.fullmatch(r"\d+", fields[1]):
-            report.count("relations")
-            continue
-        if len(fields) not in (5, 6, 7):
-            raise FormatError(f"expected a mention line with 6 or 7 tab-separated fields, "
-                              f"found {len(fields)}", path, no)
-        s = _as_int(fields[1], "start", path, no)
-        e = _as_int(fields[2], "end", path, no)
-        if not fields[4]:
-            raise FormatError("mention line without a type", path, no)
-        ids = fields[5] if len(fields) > 5 else None
-        cur["mentions"].append((no, s, e, fields[3], fields[4], ids))
-        if len(fields) == 7:
-            report.count("composite_mentions")
-    if cur is not None:
-        yield flush(cur)
+        yield doc

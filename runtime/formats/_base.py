@@ -128,3 +128,8 @@ def parse_score(v: Any, *, where=None, line: int | None = None, doc_id: str = ""
 def format_score(score: float | None) -> str:
     """``repr`` of the float: reads back to exactly the same value."""
     return "" if score is None else repr(float(score))
+
+
+def shorten(s: str, n: int = 60) -> str:
+    """``s`` cut to ``n`` characters (the last one an ellipsis) for an error message."""
+    return s if len(s) <= n else s[: n - 1] + "…"

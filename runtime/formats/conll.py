@@ -28,6 +28,8 @@
 Reading also accepts BIOES tags (``E-X``, ``S-X``), ``I-X`` without ``B-X`` (starts an entity),
 and plain two-column ``token<TAB>tag`` files without offsets (the text is then rebuilt from the
 tokens joined by spaces, sentences by line feeds, one document per ``-DOCSTART-`` or file).
+Tags and plain token lines are read by :mod:`.bio_tags` in its strict mode (the corpus readers use
+its lenient mode).
 """
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ from pathlib import Path
 from ..document import Document, Entity
 from ..errors import FormatError
 from ..words import segment_words
-from ._base import check_docs, check_type, make_entity, read_input, write_output
+from ._base import check_docs, check_type, read_input, write_output
+from .bio_tags import DocStart, decode_columns, scan_columns
 
 EXTENSIONS = (".conll", ".conllx", ".bio", ".iob")
 _TOKEN_LINE = re.compile(r"([^\t]*)\t(-?[0-9]+)\t(-?[0-9]+)((?:\t[^\t]*)*)\Z")
@@ -223,8 +226,8 @@ def _document(d: _Doc, where) -> Document:
                               f"{d.text[a:b]!r} at [{a}, {b})", where, lineno)
         spans.append((a, b))
         prev = b
-    entities = _decode_tags(d.text, spans, [t[4] for t in d.tokens], [t[0] for t in d.tokens],
-                            d.id, where)
+    entities = decode_columns(d.text, spans, [t[4] for t in d.tokens], [t[0] for t in d.tokens],
+                              d.id, where)
     return Document(d.id, d.text, entities, d.lang, d.meta)
 
 
@@ -235,73 +238,31 @@ def _unesc_token(tok, where, lineno):
         raise FormatError(f"bad token: {exc}", where, lineno) from None
 
 
-def _decode_tags(text, spans, tags, linenos, doc_id, where) -> list[Entity]:
-    ncols = max((len(t) for t in tags), default=0)
-    out = []
-    for k in range(ncols):
-        open_: list | None = None  # [type, start, end, lineno]
-
-        def close():
-            nonlocal open_
-            if open_ is not None:
-                out.append(make_entity(text, open_[1], open_[2], open_[0], where=where,
-                                       line=open_[3], doc_id=doc_id))
-                open_ = None
-
-        for (a, b), row, lineno in zip(spans, tags, linenos):
-            tag = row[k] if k < len(row) else "O"
-            if tag in ("O", "", "_", "-"):
-                close()
-                continue
-            if len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES":
-                raise FormatError(f"document {doc_id!r}: bad tag {tag!r} (expected O, B-X, I-X, "
-                                  f"E-X or S-X)", where, lineno)
-            kind, typ = tag[0], tag[2:]
-            if kind in "IE" and open_ is not None and open_[0] == typ:
-                open_[2] = b
-            else:
-                close()
-                open_ = [typ, a, b, lineno]
-            if kind in "ES":
-                close()
-        close()
-    return out
-
-
 def _plain(lines, where) -> list[Document]:
-    """A plain ``token<TAB or space>...tag`` file: text rebuilt, one document per -DOCSTART-."""
+    """A plain ``token<TAB or space>...tag`` file: text rebuilt (tokens joined by spaces,
+    sentences by line feeds), one document per -DOCSTART-."""
     name = Path(str(where)).stem or "doc"
     docs, text, spans, tags, linenos = [], "", [], [], []
-    sent_open = False
 
     def flush():
         nonlocal text, spans, tags, linenos
         if spans or text:
             doc_id = f"{name}-{len(docs) + 1}"
-            docs.append(Document(doc_id, text, _decode_tags(text, spans, tags, linenos, doc_id,
-                                                            where)))
+            docs.append(Document(doc_id, text, decode_columns(text, spans, tags, linenos, doc_id,
+                                                              where)))
         text, spans, tags, linenos = "", [], [], []
 
-    for lineno, line in lines:
-        if not line.strip():
-            sent_open = False
-            continue
-        cols = line.split("\t") if "\t" in line else line.split()
-        if len(cols) < 2 and line.startswith("#"):
-            continue  # a comment
-        if cols[0] == "-DOCSTART-":
+    for item in scan_columns(lines, where, layout="auto", strict=True):
+        if isinstance(item, DocStart):
             flush()
-            sent_open = False
             continue
-        if len(cols) < 2:
-            raise FormatError(f"expected 'token<TAB>tag', got {line[:60]!r}", where, lineno)
-        if text:
-            text += " " if sent_open else "\n"
-        sent_open = True
-        spans.append((len(text), len(text) + len(cols[0])))
-        text += cols[0]
-        tags.append([cols[-1]])
-        linenos.append(lineno)
+        for k, (tok, tag, lineno) in enumerate(zip(item.tokens, item.tags, item.lines)):
+            if text:
+                text += " " if k else "\n"
+            spans.append((len(text), len(text) + len(tok)))
+            text += tok
+            tags.append([tag])
+            linenos.append(lineno)
     flush()
     return docs
 

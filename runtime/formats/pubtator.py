@@ -14,19 +14,27 @@ The sixth field is read as a score when it is a number with a decimal point or a
 (``D009270``, ``-1``, ``9606``, ``D014786|D006311``); fields after it go to ``meta["extra"]``. Writing puts the score there when
 the entity has one, else ``meta["id"]``. Relation lines are kept in ``doc.meta["relations"]`` as
 lists of fields and written back. ``lang`` and other meta are not carried.
+
+One line parser, two modes (:func:`scan`): user files are read strictly (:func:`read`,
+:func:`loads`); the training corpora (``biotag.runtime.corpora``) are read leniently and build
+their own documents from the scanned lines (text = title + " " + abstract, offset repairs).
 """
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..document import Document
 from ..errors import FormatError
-from ._base import check_docs, check_raw_text, check_type, format_score, make_entity, read_input, write_output
+from ._base import (check_docs, check_raw_text, check_type, format_score, make_entity, read_input,
+                    shorten, write_output)
 
 EXTENSIONS = (".pubtator", ".pubtator.txt")
-_HEAD = re.compile(r"^([^|\t\n]*)\|([ta])\|(.*)$", re.S)
+_HEAD = re.compile(r"([^|\t\n]*)\|([ta])\|(.*)", re.S)
 _INT = re.compile(r"[0-9]+\Z")
+_LENIENT_INT = re.compile(r"\s*-?\d+\s*")
 _SCORE = re.compile(r"-?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+|inf)\Z"
                     r"|nan\Z")
 
@@ -35,65 +43,133 @@ def _is_score(s: str) -> bool:
     return bool(_SCORE.match(s))
 
 
-class _Doc:
-    def __init__(self, doc_id, line):
-        self.id, self.line = doc_id, line
-        self.title = None
-        self.abstract = None
-        self.mentions = []  # (lineno, fields, rest)
-        self.relations = []
+@dataclass
+class MentionLine:
+    """One mention line: its offsets as written, its tab-separated fields and the whole line (a
+    mention may hold tabs; the strict reader finds its end by the document text)."""
+
+    line: int
+    start: int
+    end: int
+    fields: list
+    raw: str
 
 
-def loads(text: str, where="<input>") -> list[Document]:
-    raw: list[_Doc] = []
-    cur = None
+@dataclass
+class RawDoc:
+    """The lines of one document. ``title`` is empty for a lenient document that starts at its
+    ``|a|`` line; ``relations``: the fields after the id of each relation line."""
+
+    id: str
+    line: int                                   # the line that starts the document
+    title: str = ""
+    abstract: str | None = None
+    mentions: list = field(default_factory=list)
+    relations: list = field(default_factory=list)
+
+
+def scan(text: str, where="<input>", strict: bool = True) -> Iterator[RawDoc]:
+    """The documents of PubTator ``text``, each yielded when its last line has been read.
+
+    A ``|t|`` line starts a document, a blank line ends it; every other line must carry the
+    document's id. A mention line has integer start and end fields; malformed lines raise
+    FormatError (file:line).
+
+    Strict (user files): the id may be empty; an ``|a|`` line must follow its ``|t|`` line; a
+    mention line has at least 5 fields with ASCII-digit offsets, any other line whose second field
+    is not a number is a relation. Lenient (training corpora): the id is not empty; a document may
+    start at its ``|a|`` line (its title is then empty); a line of 4 fields whose second is not a
+    number is a relation, any other line a mention of 5 to 7 fields with a non-empty type whose
+    offsets may carry a sign and surrounding whitespace."""
+    cur: RawDoc | None = None
     for lineno, line in enumerate(text.split("\n"), 1):
         if line.endswith("\r"):
             line = line[:-1]
         if not line.strip():
-            cur = None
+            if cur is not None:
+                yield cur
+                cur = None
             continue
-        m = _HEAD.match(line)
-        if m:
+        m = _HEAD.fullmatch(line)
+        if m and (strict or m.group(1)):
             doc_id, kind, body = m.groups()
-            if kind == "t":  # a title line always starts a new document
-                cur = _Doc(doc_id, lineno)
-                cur.title = body
-                raw.append(cur)
-            elif cur is None or cur.id != doc_id or cur.abstract is not None or cur.mentions:
-                raise FormatError(f"|a| line for document {doc_id!r} does not follow its |t| line",
-                                  where, lineno)
+            if kind == "t":
+                if cur is not None:
+                    yield cur
+                cur = RawDoc(doc_id, lineno, title=body)
+                continue
+            if strict:
+                if cur is None or cur.id != doc_id or cur.abstract is not None or cur.mentions:
+                    raise FormatError(f"|a| line for document {doc_id!r} does not follow its |t| "
+                                      f"line", where, lineno)
             else:
-                cur.abstract = body
+                if cur is None:
+                    cur = RawDoc(doc_id, lineno, title="")
+                if cur.id != doc_id:
+                    raise FormatError(f"abstract of PMID {doc_id} inside document {cur.id}",
+                                      where, lineno)
+                if cur.abstract is not None or cur.mentions:
+                    raise FormatError(f"second or misplaced abstract line for PMID {doc_id}",
+                                      where, lineno)
+            cur.abstract = body
             continue
         fields = line.split("\t")
         if cur is None:
-            raise FormatError(f"expected an 'id|t|title' line, got {line[:60]!r}", where, lineno)
+            raise FormatError(f"expected an 'id|t|title' line, got {line[:60]!r}" if strict
+                              else "annotation line before a 'PMID|t|title' line", where, lineno)
         if fields[0] != cur.id:
             raise FormatError(f"line for document {fields[0]!r} inside document {cur.id!r} "
-                              f"(missing blank line?)", where, lineno)
-        if len(fields) >= 3 and _INT.match(fields[1]) and _INT.match(fields[2]):
-            if len(fields) < 5:
-                raise FormatError("a mention needs id, start, end, mention, type", where, lineno)
-            cur.mentions.append((lineno, fields, line))
-        elif len(fields) >= 2 and fields[1] and not _INT.match(fields[1]):
+                              f"(missing blank line?)" if strict
+                              else f"line of PMID {fields[0]!r} inside document {cur.id}",
+                              where, lineno)
+        if strict:
+            if len(fields) >= 3 and _INT.match(fields[1]) and _INT.match(fields[2]):
+                if len(fields) < 5:
+                    raise FormatError("a mention needs id, start, end, mention, type", where,
+                                      lineno)
+                cur.mentions.append(MentionLine(lineno, int(fields[1]), int(fields[2]), fields,
+                                                line))
+            elif len(fields) >= 2 and fields[1] and not _INT.match(fields[1]):
+                cur.relations.append(fields[1:])
+            else:
+                raise FormatError(f"not a PubTator line: {line[:60]!r}", where, lineno)
+            continue
+        if len(fields) == 4 and not re.fullmatch(r"\d+", fields[1]):
             cur.relations.append(fields[1:])
-        else:
-            raise FormatError(f"not a PubTator line: {line[:60]!r}", where, lineno)
+            continue
+        if len(fields) not in (5, 6, 7):
+            raise FormatError(f"expected a mention line with 6 or 7 tab-separated fields, "
+                              f"found {len(fields)}", where, lineno)
+        start = _lenient_int(fields[1], "start", where, lineno)
+        end = _lenient_int(fields[2], "end", where, lineno)
+        if not fields[4]:
+            raise FormatError("mention line without a type", where, lineno)
+        cur.mentions.append(MentionLine(lineno, start, end, fields, line))
+    if cur is not None:
+        yield cur
+
+
+def _lenient_int(v: str, what: str, where, line: int) -> int:
+    if _LENIENT_INT.fullmatch(v):
+        return int(v)
+    raise FormatError(f"{what} must be an integer, found {shorten(repr(v))}", where, line)
+
+
+def loads(text: str, where="<input>") -> list[Document]:
+    raw = list(scan(text, where, strict=True))  # every line is checked before any mention
     return [_document(d, where) for d in raw]
 
 
-def _document(d: _Doc, where) -> Document:
-    if d.title is None:
-        raise FormatError(f"document {d.id!r} has no |t| line", where, d.line)
+def _document(d: RawDoc, where) -> Document:
     if d.abstract is None:
         text = pub = d.title
     else:
         text = d.title + "\n" + d.abstract
         pub = d.title + " " + d.abstract
     entities = []
-    for lineno, fields, line in d.mentions:
-        s, e = int(fields[1]), int(fields[2])
+    for mention in d.mentions:
+        lineno, fields, line = mention.line, mention.fields, mention.raw
+        s, e = mention.start, mention.end
         if not (0 <= s < e <= len(pub)):
             raise FormatError(f"document {d.id!r}: mention [{s}, {e}) lies outside the text "
                               f"(length {len(pub)}) or is empty", where, lineno)
