@@ -26,6 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SCREENSHOT_MODEL_KEY = "biotag-model"
+
+
+def save_screenshot(win, path: str, model_name: str = "") -> bool:
+    """Save a picture of the window as PNG; ``model_name`` ("name version" of the bundle that tagged
+    it) goes into the PNG's text chunk ``biotag-model``, so a picture says which model it shows."""
+    image = win.grab().toImage()
+    if model_name:
+        image.setText(SCREENSHOT_MODEL_KEY, model_name)
+    return image.save(str(path), "PNG")
+
+
 def _automate(app, win, tag: bool, screenshot: str | None) -> None:
     """--tag / --screenshot: drive the window like a user would, then (screenshot) quit."""
     from PySide6.QtCore import QTimer
@@ -37,7 +49,7 @@ def _automate(app, win, tag: bool, screenshot: str | None) -> None:
             return
 
         def shoot_and_quit():
-            saved = win.grab().save(screenshot)
+            saved = save_screenshot(win, screenshot, win.service.model_name)
             state["rc"] = 0 if ok and saved else 1
             win.close()                      # stops the tagging thread before the app ends
             app.exit(state["rc"])

@@ -3,6 +3,14 @@
     python -m biotag.desktop.screenshot OUTDIR            # writes screenshot_en.png, screenshot_zh.png
     xvfb-run -a python -m biotag.desktop.screenshot docs  # a real X window (CI)
 
+and of the example notes tagged live by a bundle (part of shipping a bundle; the README shows them):
+
+    python -m biotag.desktop.screenshot docs --tagged [--bundle DIR]
+        # screenshot_tagged_en.png, screenshot_tagged_zh.png, screenshot_tagged_clinical_en.png
+
+Each tagged picture carries the model that tagged it ("name version") in its PNG text chunk
+``biotag-model``; the tests check that the README's pictures show the default bundle.
+
 Runs with any Qt platform (xcb under Xvfb, or offscreen). Settings go to a temporary folder, so
 the user's settings are untouched.
 """
@@ -72,12 +80,69 @@ def make_screenshots(outdir: str | Path, examples: str | Path = EXAMPLES, size=(
     return paths
 
 
+# (note tagged live, picture name): the README's tagged screenshots
+TAGGED = (("note_en.txt", "screenshot_tagged_en.png"), ("note_zh.txt", "screenshot_tagged_zh.png"),
+          ("note_discharge_en.txt", "screenshot_tagged_clinical_en.png"))
+
+
+def make_tagged_screenshots(outdir: str | Path, bundle: str | Path | None = None,
+                            examples: str | Path = EXAMPLES) -> list[Path]:
+    """Tag each note of TAGGED in a fresh app process (``biotag-gui NOTE --tag --screenshot``),
+    as a user would, and return the pictures written."""
+    import os
+    import subprocess
+
+    from biotag.runtime.tagger import default_bundle_dir
+
+    bundle = Path(bundle) if bundle is not None else default_bundle_dir()
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for note, name in TAGGED:
+            out = outdir / name
+            cmd = [sys.executable, "-m", "biotag.desktop.app", str(Path(examples) / note), "--bundle", str(bundle),
+                   "--settings", str(Path(tmp) / f"settings-{name}.ini"), "--tag", "--screenshot", str(out)]
+            if subprocess.run(cmd, env=env).returncode != 0:
+                raise SystemExit(f"biotag: tagging {note} for its screenshot failed")
+            paths.append(out)
+    return paths
+
+
+def png_text(path: str | Path) -> dict[str, str]:
+    """The tEXt chunks of a PNG file (keyword -> text)."""
+    import struct
+
+    data = Path(path).read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path}: not a PNG file")
+    out, pos = {}, 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"tEXt" and b"\0" in body:
+            key, _, value = body.partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m biotag.desktop.screenshot")
     p.add_argument("outdir")
     p.add_argument("--examples", default=str(EXAMPLES), help="folder with nested_en.jsonl and nested_zh.jsonl")
+    p.add_argument("--tagged", action="store_true",
+                   help="tag the example notes with a bundle and picture the result (screenshot_tagged_*.png)")
+    p.add_argument("--bundle", help="with --tagged: the bundle (default: the embedded default bundle)")
     args = p.parse_args(argv)
-    for path in make_screenshots(args.outdir, args.examples):
+    paths = (make_tagged_screenshots(args.outdir, args.bundle) if args.tagged
+             else make_screenshots(args.outdir, args.examples))
+    for path in paths:
         print(path)
     return 0
 
