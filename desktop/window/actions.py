@@ -17,6 +17,21 @@ from ..fonts import text_font
 from ..review import DocumentModel
 
 
+
+def _fill_menu(menu, items, submenus: dict) -> None:
+    """Fill a menu from a list: an action, a ready menu (QMenu), None for a separator, or
+    (title, items) for a submenu, which is also recorded in ``submenus`` by title."""
+    for item in items:
+        if item is None:
+            menu.addSeparator()
+        elif isinstance(item, QMenu):
+            menu.addMenu(item)
+        elif isinstance(item, tuple):
+            sub = submenus[item[0]] = menu.addMenu(item[0])
+            _fill_menu(sub, item[1], submenus)
+        else:
+            menu.addAction(item)
+
 class ActionsPart:
     # ================================================================================ UI
     def _build_ui(self):
@@ -191,56 +206,17 @@ class ActionsPart:
         helps = [A("help", "&Keyboard shortcuts", self.help_dialog, K.HelpContents if not QKeySequence(K.HelpContents).isEmpty() else "F1"),
                  A("about", "&About biotag and the model", self.about_dialog)]
 
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for a in f[:3]:
-            m.addAction(a)
-        m.addMenu(self.recent_menu)
-        m.addSeparator()
-        m.addAction(f[3])
-        m.addAction(f[4])
-        m.addSeparator()
-        em = m.addMenu("E&xport")
-        em.addAction(f[5])
-        em.addAction(f[6])
-        em.addSeparator()
-        for a in data:
-            em.addAction(a)
-        m.addAction(batch)
-        m.addSeparator()
-        m.addAction(settings)
-        m.addSeparator()
-        m.addAction(quit_)
-        m = mb.addMenu("&Edit")
-        m.addAction(undo)
-        m.addAction(redo)
-        m.addSeparator()
-        m.addAction(self.actions_by_name["find"])
-        m = mb.addMenu("&Tag")
-        for a in tag_acts:
-            m.addAction(a)
-        m.addSeparator()
-        m.addAction(settings)
-        m = mb.addMenu("&Review")
-        for a in rv:
-            m.addAction(a)
-        bm = m.addMenu("&Boundaries")
-        for a in bd:
-            bm.addAction(a)
-        self.boundary_menu = bm
-        am = m.addMenu("A&ssertion")
-        for a in asr:
-            am.addAction(a)
-        self.assertion_menu = am
-        m.addSeparator()
-        for a in nav:
-            m.addAction(a)
-        m = mb.addMenu("&View")
-        for a in view:
-            m.addAction(a)
-        m = mb.addMenu("&Help")
-        for a in helps:
-            m.addAction(a)
+        sep = None
+        file_menu = [*f[:3], self.recent_menu, sep, f[3], f[4], sep,
+                     ("E&xport", [f[5], f[6], sep, *data]), batch, sep, settings, sep, quit_]
+        review_menu = [*rv, ("&Boundaries", bd), ("A&ssertion", asr), sep, *nav]
+        menus = [("&File", file_menu), ("&Edit", [undo, redo, sep, self.actions_by_name["find"]]),
+                 ("&Tag", [*tag_acts, sep, settings]), ("&Review", review_menu),
+                 ("&View", view), ("&Help", helps)]
+        submenus = {}
+        for title, items in menus:
+            _fill_menu(self.menuBar().addMenu(title), items, submenus)
+        self.boundary_menu, self.assertion_menu = submenus["&Boundaries"], submenus["A&ssertion"]
         self.help_groups = [("File", f + data + [batch, settings, quit_]), ("Tagging", tag_acts),
                             ("Review", rv + [undo, redo]), ("Assertion", asr), ("Boundaries", bd),
                             ("Navigation", nav),
