@@ -66,6 +66,23 @@ def _iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
             expect_item = False
 
 
+def _text_records(records: Iterator[tuple[int, Any]], field: str, path: Path
+                  ) -> Iterator[tuple[int, int, str, list]]:
+    """(index, line, text, mention list) of records ``{"text": str, field: [mentions]}``."""
+    for index, (no, rec) in enumerate(records):
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+            raise FormatError("expected an object with a 'text' string", path, no)
+        raw = rec.get(field) or []
+        if not isinstance(raw, list):
+            raise FormatError(f"'{field}' must be a list", path, no)
+        yield index, no, rec["text"], raw
+
+
+def _sentence_doc(corpus: str, split: str, index: int, no: int, text: str, ents: list, lang: str) -> Document:
+    ents.sort(key=_sort_key)
+    return Document(f"{corpus}/{split}/{index}", text, ents, lang, {"corpus": corpus, "split": split, "line": no})
+
+
 def read_genia_jsonl(path, *, corpus: str = "genia", split: str = "", label_key: str | None = None,
                      lang: str = "en", report: ReadReport | None = None) -> Iterator[Document]:
     """GENIA JSON lines: tokens + nested token spans (end exclusive). Tokens may contain spaces."""
@@ -119,13 +136,7 @@ def read_cmeee_json(path, *, corpus: str = "cmeee", split: str = "", label_key: 
     path = Path(path)
     report = _report(report)
     label_key = label_key or corpus
-    for index, (no, rec) in enumerate(_iter_json_records(path)):
-        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-            raise FormatError("expected an object with a 'text' string", path, no)
-        text = rec["text"]
-        raw = rec.get("entities") or []
-        if not isinstance(raw, list):
-            raise FormatError("'entities' must be a list", path, no)
+    for index, no, text, raw in _text_records(_iter_json_records(path), "entities", path):
         ents = []
         where = _where(path, no)
         for m in raw:
@@ -148,9 +159,7 @@ def read_cmeee_json(path, *, corpus: str = "cmeee", split: str = "", label_key: 
                 continue
             ents.append(_entity(text, s, e, typ, label_key, repair=repair,
                                 mention=mention if repair else None))
-        ents.sort(key=_sort_key)
-        yield Document(f"{corpus}/{split}/{index}", text, ents, lang,
-                       {"corpus": corpus, "split": split, "line": no})
+        yield _sentence_doc(corpus, split, index, no, text, ents, lang)
 
 
 def read_chineseblue_jsonl(path, *, corpus: str = "chineseblue", split: str = "",
@@ -162,13 +171,7 @@ def read_chineseblue_jsonl(path, *, corpus: str = "chineseblue", split: str = ""
     path = Path(path)
     report = _report(report)
     label_key = label_key or corpus
-    for index, (no, rec) in enumerate(_iter_jsonl(path)):
-        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-            raise FormatError("expected an object with a 'text' string", path, no)
-        text = rec["text"]
-        raw = rec.get("mention_data") or []
-        if not isinstance(raw, list):
-            raise FormatError("'mention_data' must be a list", path, no)
+    for index, no, text, raw in _text_records(_iter_jsonl(path), "mention_data", path):
         ents = []
         where = _where(path, no)
         for m in raw:
@@ -188,6 +191,4 @@ def read_chineseblue_jsonl(path, *, corpus: str = "chineseblue", split: str = ""
             s, e, repair = res
             ents.append(_entity(text, s, e, typ, label_key, repair=repair,
                                 mention=m["mention"] if repair else None, guid=m.get("guid")))
-        ents.sort(key=_sort_key)
-        yield Document(f"{corpus}/{split}/{index}", text, ents, lang,
-                       {"corpus": corpus, "split": split, "line": no})
+        yield _sentence_doc(corpus, split, index, no, text, ents, lang)
