@@ -2,6 +2,8 @@
 registers it); training modules are imported only when a training command runs."""
 from __future__ import annotations
 
+import sys
+
 from biotag.runtime.errors import BiotagError
 
 
@@ -23,11 +25,9 @@ def _train_llm(args) -> int:
 
 def _train_selector(args) -> int:
     _need_train_extra()
-    from .llm_data import load_config
-    from .train_selector import train
+    from .train_selector import run_cli
 
-    train(load_config(args.config), args.resume, args.max_steps)
-    return 0
+    return run_cli(args)
 
 
 def _train_eval(args) -> int:
@@ -70,3 +70,14 @@ def add_cli(sub) -> None:
     e.add_argument("--threads", type=int)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_train_eval)
+
+
+def main(what: str, argv=None) -> int:
+    """``biotag train WHAT`` with ``argv`` (default: the process's arguments): the entry point of
+    ``python -m biotag.models.train_llm`` and ``python -m biotag.models.train_selector``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="biotag")
+    add_cli(ap.add_subparsers())
+    a = ap.parse_args(["train", what, *(sys.argv[1:] if argv is None else argv)])
+    return a.func(a)

@@ -194,10 +194,6 @@ def dictionary_examples(gaz: dict[str, dict[str, int]], types_by_lang: dict[str,
     return out
 
 
-def load_config(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def adjacency_table(corpora_names: Sequence[str], data_dir=None) -> dict[str, int]:
     """Per dataset, the longest run of adjacent outermost entities in one training sentence
     (word level, the sentences the model is trained on): runtime.prompting.MAX_ADJACENT."""

@@ -18,14 +18,13 @@ The run logs loss, examples/s and real tokens/s every ``log_every`` steps, check
 ``ckpt_minutes`` to ``<run_dir>/ckpt.pt`` (atomic; LoRA + marker rows + optimizer) and, every
 ``curve.every`` steps, scores a fixed seeded sample of every dev set into ``<run_dir>/curve.csv``.
 Batches are a pure function of (seed, step), so a resumed run sees exactly the batches the
-uninterrupted run would have seen.
+uninterrupted run would have seen. Logging, config paths, the hash, atomic checkpoint files and the
+LR schedule's formula are the run scaffolding shared with ``train_selector`` (``run_scaffold``).
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import math
 import os
 import random
 import sys
@@ -34,7 +33,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from . import run_scaffold
+from .run_scaffold import REPO  # noqa: F401  (the repository root, for this module's users)
+from .run_scaffold import (load_checkpoint, log, lr_factor, read_config, refuse_other_run, replace_atomically,
+                           resolve, save_checkpoint, set_lr)
 
 
 # --- every setting, with its default ------------------------------------------------------------
@@ -120,24 +122,13 @@ RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve", "attention")
 
 def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
     """(validated config, the file's own dict: what config_hash reads)."""
-    raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise SystemExit(f"{path}: a config is a JSON object")
+    raw = read_config(path)
     return TrainConfig.from_dict(raw), raw
 
 
 def config_hash(raw: dict) -> str:
-    keep = {k: v for k, v in raw.items() if k not in RUN_INDEPENDENT}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def log(msg: str) -> None:
-    print(time.strftime("%H:%M:%S ") + msg, file=sys.stderr, flush=True)
-
-
-def resolve(path: str, base: Path = REPO) -> Path:
-    p = Path(os.path.expandvars(path))
-    return p if p.is_absolute() else base / p
+    """The run's name: the hash of the config file's own keys except ``RUN_INDEPENDENT``."""
+    return run_scaffold.config_hash(raw, RUN_INDEPENDENT)
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -229,12 +220,9 @@ def batch_at(cfg, step: int, micro: int, mix: dict, table, max_len: int):
     return seqs
 
 
-def lr_at(cfg, step: int) -> float:
-    warm, total = cfg.get("warmup", 30), cfg["steps"]
-    if step < warm:
-        return (step + 1) / warm
-    prog = (step - warm) / max(1, total - warm)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warmup over ``warmup`` steps, then cosine decay to 0.1 of the peak at ``steps``."""
+    return lr_factor(step, cfg.warmup, cfg.steps, "cosine")
 
 
 # --- model ---------------------------------------------------------------------------------------
@@ -324,8 +312,7 @@ def train_step(cfg: TrainConfig, model, opt, base_lrs, step: int, micro_batches)
     micro-batches, gradient clipping at 1.0. Shared by training and --precision-check."""
     import torch
 
-    for g, b in zip(opt.param_groups, base_lrs):
-        g["lr"] = b * lr_at(cfg, step)
+    set_lr(opt, base_lrs, lr_at(cfg, step))
     opt.zero_grad(set_to_none=True)
     losses, toks = [], 0
     for batch in micro_batches:
@@ -423,12 +410,8 @@ def draw_curve(csv_path: Path, png: Path) -> Path:
 
 # --- checkpoints ---------------------------------------------------------------------------------
 def save_ckpt(path: Path, model, opt, step: int, raw: dict, extra: dict) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    torch.save({"step": step, "trainable": model.trainable_state(), "opt": opt.state_dict(),
-                "config_hash": config_hash(raw), **extra}, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(path, {"step": step, "trainable": model.trainable_state(), "opt": opt.state_dict(),
+                           "config_hash": config_hash(raw), **extra})
 
 
 def save_state(run_dir: Path, model, step: int, raw: dict, extra: dict) -> None:
@@ -438,9 +421,7 @@ def save_state(run_dir: Path, model, step: int, raw: dict, extra: dict) -> None:
     from safetensors.torch import save_file
 
     sd = {k: v.to(torch.bfloat16).contiguous() for k, v in model.trainable_state().items()}
-    tmp = run_dir / "state.safetensors.tmp"
-    save_file(sd, str(tmp))
-    os.replace(tmp, run_dir / "state.safetensors")
+    replace_atomically(run_dir / "state.safetensors", lambda tmp: save_file(sd, str(tmp)))
     (run_dir / "state.json").write_text(json.dumps({"step": step, "config_hash": config_hash(raw), **extra},
                                                    indent=1) + "\n", encoding="utf-8")
 
@@ -460,7 +441,9 @@ def save_artifacts(out: Path, model, cfg: TrainConfig, raw: dict, table, gaz: di
 
 
 # --- the run -------------------------------------------------------------------------------------
-def setup(cfg: TrainConfig):
+def load_training_data(cfg: TrainConfig):
+    """(token table, mixture with its dictionary examples, gazetteer), after setting the torch
+    threads: what training and ``precision_check`` draw their batches from."""
     import torch
 
     from .gemma import token_table
@@ -469,21 +452,23 @@ def setup(cfg: TrainConfig):
     table = token_table()
     mix = load_mixture(cfg, table)
     gaz = add_dictionary(cfg, mix)
-    model = build_model(cfg, table)
-    return table, mix, gaz, model
+    return table, mix, gaz
+
+
+def setup(cfg: TrainConfig):
+    """(token table, mixture, gazetteer, model) of a run."""
+    table, mix, gaz = load_training_data(cfg)
+    return table, mix, gaz, build_model(cfg, table)
 
 
 def resume_state(cfg: TrainConfig, raw: dict, model, opt, table) -> tuple[int, float, int]:
     """(step, wall seconds so far, examples seen) from the checkpoint, else from the committed
     small state, else a warm start from ``init_adapter``, else the beginning."""
-    import torch
-
     run_dir = cfg.run_path
     ckpt, state = run_dir / "ckpt.pt", run_dir / "state.json"
     if ckpt.exists():
-        s = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if s.get("config_hash") != config_hash(raw):
-            raise SystemExit(f"{ckpt} was written by a different config; refusing to resume")
+        s = load_checkpoint(ckpt)
+        refuse_other_run(ckpt, s.get("config_hash") == config_hash(raw))
         model.load_trainable_state(s["trainable"])
         opt.load_state_dict(s["opt"])
         log(f"resumed from {ckpt} at step {s['step']}")
@@ -492,8 +477,7 @@ def resume_state(cfg: TrainConfig, raw: dict, model, opt, table) -> tuple[int, f
         from safetensors.torch import load_file
 
         s = json.loads(state.read_text(encoding="utf-8"))
-        if s.get("config_hash") != config_hash(raw):
-            raise SystemExit(f"{state} was written by a different config; refusing to resume")
+        refuse_other_run(state, s.get("config_hash") == config_hash(raw))
         model.load_trainable_state({k: v.float() for k, v in load_file(str(run_dir / "state.safetensors")).items()})
         log(f"resumed from {state} at step {s['step']} (LoRA weights; fresh optimizer moments)")
         return s["step"], s.get("wall_s", 0.0), s.get("examples", 0)
@@ -628,12 +612,7 @@ def precision_check(cfg: TrainConfig, steps: int, held_out: int = 4, ref: TrainC
 
     ref = ref or dataclasses.replace(cfg, weights="fp32", autocast="fp32", pack_len=0)
     out = {"steps": steps, "threads": cfg.threads or os.cpu_count(), "modes": {}}
-    from .gemma import token_table
-
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 2)
-    table = token_table()
-    mix = load_mixture(cfg, table)
-    add_dictionary(cfg, mix)
+    table, mix, _ = load_training_data(cfg)
     seqs = [[batch_at(cfg, s, m, mix, table, cfg.max_len) for m in range(cfg.grad_accum)] for s in range(steps)]
     held = [batch_at(cfg, cfg.steps + 1000 + k, 0, mix, table, cfg.max_len) for k in range(held_out)]
     init = None
@@ -667,21 +646,14 @@ def precision_check(cfg: TrainConfig, steps: int, held_out: int = 4, ref: TrainC
 
 
 def main(argv=None) -> int:
-    import argparse
+    """``python -m biotag.models.train_llm``: ``biotag train llm`` with the same arguments."""
+    from .cli import main as train_cli
 
-    ap = argparse.ArgumentParser(prog="biotag train llm")
-    ap.add_argument("--config")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--max-steps", type=int)
-    ap.add_argument("--precision-check", type=int, metavar="N")
-    ap.add_argument("--curve-png", metavar="CSV")
-    ap.add_argument("--export-state", metavar="DIR")
-    ap.add_argument("--reference", metavar="CONFIG")
-    a = ap.parse_args(argv)
-    return run_cli(a)
+    return train_cli("llm", argv)
 
 
 def run_cli(a) -> int:
+    """``biotag train llm`` with its parsed arguments."""
     if getattr(a, "curve_png", None):
         p = Path(a.curve_png)
         print(draw_curve(p, p.with_suffix(".png")))

@@ -23,24 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from . import run_scaffold
+from .run_scaffold import load_checkpoint, lr_factor, read_config, refuse_other_run, resolve, save_checkpoint, set_lr
 
 
 def log(msg: str) -> None:
-    print(time.strftime("%H:%M:%S ") + msg, flush=True)
-
-
-def resolve(path: str, base: Path = REPO) -> Path:
-    p = Path(os.path.expandvars(str(path)))
-    return p if p.is_absolute() else base / p
+    """The run's log line, on stdout."""
+    run_scaffold.log(msg, sys.stdout)
 
 
 def base_model_dir(cfg: dict) -> Path:
@@ -343,10 +339,8 @@ def make_optimizer(cfg: dict, model, n_old: int):
 
 
 def lr_at(cfg: dict, step: int) -> float:
-    warm, total = cfg.get("warmup", 100), cfg["steps"]
-    if step < warm:
-        return (step + 1) / warm
-    return max(0.0, (total - step) / max(1, total - warm))
+    """Linear warmup over ``warmup`` steps, then linear decay to 0 at ``steps``."""
+    return lr_factor(step, cfg.get("warmup", 100), cfg["steps"], "linear")
 
 
 # keys that do not change the trained weights: how the run is logged, scheduled and evaluated at the end
@@ -355,8 +349,8 @@ EVAL_KEYS = ("dev_eval_sentences", "export", "artifact_dir", "_comment")
 
 
 def config_hash(cfg: dict, ignore=RUN_KEYS + EVAL_KEYS) -> str:
-    keep = {k: v for k, v in cfg.items() if k not in ignore}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+    """The run's name: the hash of the config's keys except ``ignore``."""
+    return run_scaffold.config_hash(cfg, ignore)
 
 
 def same_training(state_hash: str, cfg: dict) -> bool:
@@ -367,12 +361,8 @@ def same_training(state_hash: str, cfg: dict) -> bool:
 
 
 def save_ckpt(path: Path, model, opt, step: int, cfg: dict, extra: dict) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    torch.save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(),
-                "config_hash": config_hash(cfg), **extra}, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(path, {"step": step, "model": model.state_dict(), "opt": opt.state_dict(),
+                           "config_hash": config_hash(cfg), **extra})
 
 
 def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path:
@@ -401,9 +391,9 @@ def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path
     base_lrs = [g["lr"] for g in opt.param_groups]
     step, wall0 = 0, 0.0
     if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if not same_training(state.get("config_hash"), cfg) or state.get("tokenizer_sha256") != tok_sha:
-            raise SystemExit(f"{ckpt} was written by a different config or vocabulary; refusing to resume")
+        state = load_checkpoint(ckpt)
+        refuse_other_run(ckpt, same_training(state.get("config_hash"), cfg)
+                         and state.get("tokenizer_sha256") == tok_sha, "config or vocabulary")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, wall0 = state["step"], state.get("wall_s", 0.0)
@@ -415,8 +405,7 @@ def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path
     acc: dict[str, list] = defaultdict(list)
     n_log = 0
     while step < total:
-        for g, b in zip(opt.param_groups, base_lrs):
-            g["lr"] = b * lr_at(cfg, step)
+        set_lr(opt, base_lrs, lr_at(cfg, step))
         exs = batch_at(cfg, step, data)
         torch.manual_seed(cfg.get("seed", 0) * 1_000_003 + step)   # dropout too: a function of the step
         batch = encode_examples(tokenizer, exs, cfg.get("max_len", 192), cfg.get("context_words", 32))
@@ -480,14 +469,15 @@ def train(cfg: dict, resume: bool = False, max_steps: int | None = None) -> Path
 
 
 def main(argv=None) -> int:
-    import argparse
+    """``python -m biotag.models.train_selector``: ``biotag train selector`` with the same arguments."""
+    from .cli import main as train_cli
 
-    ap = argparse.ArgumentParser(prog="biotag train selector")
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--max-steps", type=int)
-    a = ap.parse_args(argv)
-    train(json.loads(Path(a.config).read_text(encoding="utf-8")), a.resume, a.max_steps)
+    return train_cli("selector", argv)
+
+
+def run_cli(a) -> int:
+    """``biotag train selector`` with its parsed arguments."""
+    train(read_config(a.config), a.resume, a.max_steps)
     return 0
 
 

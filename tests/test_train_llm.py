@@ -515,3 +515,82 @@ def test_sigterm_pauses_the_run_after_the_current_step():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@pytest.fixture
+def tiny_run(monkeypatch, tmp_path):
+    """The trainer over the tiny model and a seven-sentence mixture, its signal handlers restored
+    afterwards: a function of the config's overrides that returns (TrainConfig, raw dict)."""
+    import signal
+    from pathlib import Path
+
+    from biotag.models import gemma
+    from biotag.models import train_llm as T
+
+    task = Task.for_corpus("bc5cdr")
+    words = "aspirin induced asthma in a patient with renal failure".split()
+    mix = {"bc5cdr": [Example(task, words[i:], [Span(0, 1, "Chemical")] if i == 0 else []) for i in range(6)]
+           + [Example(task, "cisplatin toxicity".split(), [Span(0, 1, "Chemical")])]}
+    monkeypatch.setattr(T, "build_model", lambda cfg, table: tiny_model(seed=cfg.seed))
+    monkeypatch.setattr(T, "load_mixture", lambda cfg, table, split="train": {k: list(v) for k, v in mix.items()})
+    monkeypatch.setattr(gemma, "token_table", lambda *a: TABLE)
+    monkeypatch.setattr(gemma, "base_gguf_path", lambda: Path("base.gguf"))
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def make(name, **kw):
+        raw = {"name": name, "datasets": {"bc5cdr": {}}, "steps": 4, "lr": 1e-3, "batch_size": 2, "warmup": 2,
+               "threads": 1, "seed": 3, "run_dir": str(tmp_path / name), "artifact_dir": str(tmp_path / f"{name}-art"),
+               **kw}
+        return T.TrainConfig.from_dict(raw), raw
+
+    yield make
+    for s, h in old.items():
+        signal.signal(s, h)
+
+
+def test_a_paused_run_resumes_to_the_uninterrupted_weights(tiny_run):
+    from safetensors.torch import load_file
+
+    from biotag.models import train_llm as T
+
+    cfg, raw = tiny_run("a")
+    T.train(cfg, raw)
+    cb, rb = tiny_run("b")
+    T.train(cb, rb, max_steps=2)
+    assert not cb.artifact_path.exists()                        # paused: no artifacts
+    with pytest.raises(SystemExit, match="holds a run"):
+        T.train(cb, rb)
+    T.train(cb, rb, resume=True)
+    a = torch.load(cfg.run_path / "ckpt.pt", weights_only=False)
+    b = torch.load(cb.run_path / "ckpt.pt", weights_only=False)
+    assert list(b) == ["step", "trainable", "opt", "config_hash", "wall_s", "examples"]
+    assert (b["step"], b["examples"], b["config_hash"]) == (4, 8, T.config_hash(rb))
+    for k, v in a["trainable"].items():
+        assert torch.equal(v, b["trainable"][k]), k
+    state = json.loads((cb.run_path / "state.json").read_text())
+    assert list(state) == ["step", "config_hash", "wall_s", "examples"] and state["step"] == 4
+    small = load_file(str(cb.run_path / "state.safetensors"))
+    assert small.keys() == b["trainable"].keys() and {v.dtype for v in small.values()} == {torch.bfloat16}
+    assert sorted(p.name for p in cb.artifact_path.iterdir()) == ["adapter.safetensors", "config.json",
+                                                                  "gazetteer.tsv"]
+    # without the checkpoint the run continues from its small state, and only under its own config
+    (cb.run_path / "ckpt.pt").unlink()
+    other, other_raw = tiny_run("b", steps=6)
+    with pytest.raises(SystemExit, match="state.json was written by a different config"):
+        T.train(other, other_raw, resume=True)
+    snapshot = T.export_state(cb, rb, cb.run_path / "snapshot")
+    meta = json.loads((snapshot / "config.json").read_text())
+    assert (meta["steps"], meta["examples"], meta["snapshot_of_run"]) == (4, 8, T.config_hash(rb))
+
+
+def test_precision_check_trains_both_paths_from_one_start_on_the_same_batches(tiny_run):
+    from biotag.models import train_llm as T
+
+    cfg, _ = tiny_run("p", pack_len=64, grad_accum=2)
+    r = T.precision_check(cfg, 3, held_out=2)
+    ref, conf = r["modes"]["reference"], r["modes"]["configured"]
+    assert (ref["pack_len"], conf["pack_len"]) == (0, 64)
+    # packing computes the same loss as padding: same start, same batches, same losses
+    assert conf["losses"] == pytest.approx(ref["losses"], rel=1e-4)
+    assert conf["held_out_loss"] == pytest.approx(ref["held_out_loss"], rel=1e-4)
+    assert len(ref["losses"]) == 3 and r["speedup"] > 0
