@@ -1,5 +1,5 @@
 #!/bin/bash
-# one issue-3 ablation row: train (300 steps, 1 thread), export, evaluate on dev samples (keeps predictions)
+# one ablation row: train (300 steps, 1 thread), export, evaluate on dev samples (keeps predictions)
 cd "$(dirname "$0")/../../.." && . .venv/bin/activate
 v=$1; d=runs/abl-llm/$v; L=runs/abl-llm/log.txt
 [ -f models/configs/ablation/$v.json ] || { echo "usage: $0 ROW (one of: $(cd models/configs/ablation && ls *.json | sed "s/.json//" | tr "\n" " "))" >&2; exit 2; }
