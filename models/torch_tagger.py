@@ -27,6 +27,9 @@ class TaggerLM(nn.Module):
             cfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                              target_modules=LORA_TARGETS, bias="none")
             peft_model = get_peft_model(base, cfg)
+        from .segment_attention import register
+
+        register()                                  # "segments" is a valid attention implementation
         self.peft = peft_model
         lm = self.peft.base_model.model            # Gemma3ForCausalLM
         self.body = lm.model                        # Gemma3TextModel
@@ -70,11 +73,20 @@ class TaggerLM(nn.Module):
         return x
 
     def hidden(self, ids: torch.Tensor, attn: torch.Tensor | None,
-               pos_ids: torch.Tensor | None = None) -> torch.Tensor:
+               pos_ids: torch.Tensor | None = None, segments=None) -> torch.Tensor:
         """Last hidden states. Packed rows pass ``pos_ids`` (restarting at 0 for every sequence)
-        and no ``attn``: transformers then builds the block-diagonal causal mask from them."""
+        and no ``attn``: transformers then builds the block-diagonal causal mask from them. Under
+        the ``"segments"`` attention implementation, packed rows that also pass ``segments`` (the
+        lengths of each row's sequences, ``pack``) build no mask: each sequence is attended on its
+        own (``segment_attention``)."""
+        from .segment_attention import NAME, no_masks, plan_segments
+
         x = self.embed_inputs(ids)
-        if pos_ids is not None:
+        cfg = self.body.config
+        if pos_ids is not None and segments is not None and cfg._attn_implementation == NAME:
+            out = self.body(inputs_embeds=x, position_ids=pos_ids, attention_mask=no_masks(cfg), use_cache=False,
+                            segments=plan_segments(segments, ids.shape[1]))
+        elif pos_ids is not None:
             out = self.body(inputs_embeds=x, position_ids=pos_ids, use_cache=False)
         else:
             out = self.body(inputs_embeds=x, attention_mask=attn, use_cache=False)
@@ -95,7 +107,7 @@ class TaggerLM(nn.Module):
         return logits.masked_fill(cand < 0, float("-inf"))
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, int]:
-        h = self.hidden(batch["ids"], batch.get("attn"), batch.get("pos_ids"))
+        h = self.hidden(batch["ids"], batch.get("attn"), batch.get("pos_ids"), batch.get("segments"))
         hp = h[batch["b_idx"], batch["pos"]]
         logits = self.cand_logits(hp, batch["cand"])
         return nn.functional.cross_entropy(logits.float(), batch["gold"]), int(batch["gold"].numel())
@@ -126,7 +138,8 @@ def pack(seqs, pack_len: int, pad_id: int = 0) -> dict:
     """Sequence_ list -> rows of at most ``pack_len`` tokens, several sequences per row (first-fit
     decreasing), right-padded to the longest row. Positions restart at 0 for every sequence, so
     attention stays inside it: the same loss as ``collate`` with far less padding. A sequence
-    longer than ``pack_len`` gets a row of its own."""
+    longer than ``pack_len`` gets a row of its own. ``segments``: the lengths of each row's
+    sequences, in row order."""
     order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k].ids))
     rows: list[list[int]] = []
     used: list[int] = []
@@ -145,6 +158,7 @@ def pack(seqs, pack_len: int, pad_id: int = 0) -> dict:
     ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
     pos_ids = torch.zeros((len(rows), T), dtype=torch.long)
     b_idx, pos, cand, gold = [], [], [], []
+    segments = [[len(seqs[k].ids) for k in sorted(members)] for members in rows]
     for r, members in enumerate(rows):
         off = 0
         for k in sorted(members):          # keep the batch's order inside a row
@@ -162,7 +176,7 @@ def pack(seqs, pack_len: int, pad_id: int = 0) -> dict:
     return {"ids": ids, "pos_ids": pos_ids, "b_idx": torch.tensor(b_idx, dtype=torch.long),
             "pos": torch.tensor(pos, dtype=torch.long),
             "cand": torch.tensor(cand, dtype=torch.long).reshape(-1, C),
-            "gold": torch.tensor(gold, dtype=torch.long), "tokens": int(sum(used))}
+            "gold": torch.tensor(gold, dtype=torch.long), "tokens": int(sum(used)), "segments": segments}
 
 
 class CachedTorchBackend:

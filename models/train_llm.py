@@ -69,8 +69,9 @@ class TrainConfig:
     # precision
     weights: str = "fp32"                      # frozen base weights: fp32 or bf16 (AMX matmuls)
     autocast: str = "fp32"                     # forward under CPU bf16 autocast: fp32 or bf16
-    attention: str = "sdpa"                    # attention kernel: sdpa or eager (same result; eager
-    #                                            is faster here on short packed rows)
+    attention: str = "sdpa"                    # attention kernel: sdpa, eager or segments (same
+    #                                            result; segments attends each packed sequence on its
+    #                                            own with causal SDPA and no mask: segment_attention)
     # bookkeeping (not part of the config hash)
     log_every: int = 10
     ckpt_minutes: float = 5
@@ -92,7 +93,7 @@ class TrainConfig:
             raise SystemExit(f"config: missing setting(s) {', '.join(missing)}")
         c = cls(**d)
         for key, ok in (("weights", ("fp32", "bf16")), ("autocast", ("fp32", "bf16")), ("format", ("S", "P")),
-                        ("attention", ("sdpa", "eager"))):
+                        ("attention", ("sdpa", "eager", "segments"))):
             if getattr(c, key) not in ok:
                 raise SystemExit(f"config {key!r}: {getattr(c, key)!r} is not one of {', '.join(ok)}")
         if c.steps < 1 or c.batch_size < 1 or c.grad_accum < 1 or c.lr <= 0:

@@ -138,15 +138,16 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 
-def tiny_model(seed=0):
+def tiny_model(seed=0, **config):
+    """A randomly initialised Gemma-3-shaped TaggerLM; ``config`` overrides its Gemma3TextConfig."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     from biotag.models.torch_tagger import TaggerLM
 
     torch.manual_seed(seed)
-    cfg = Gemma3TextConfig(vocab_size=52000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=2, num_key_value_heads=1, head_dim=32,
-                           max_position_embeddings=512, sliding_window=64)
+    cfg = Gemma3TextConfig(**{"vocab_size": 52000, "hidden_size": 64, "intermediate_size": 128,
+                              "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+                              "head_dim": 32, "max_position_embeddings": 512, "sliding_window": 64, **config})
     base = Gemma3ForCausalLM(cfg)
     for p in base.parameters():
         p.requires_grad_(False)
