@@ -40,7 +40,7 @@ from biotag.runtime import head
 orig_init = head.HiddenCapture.__init__
 
 
-class Lib:   # libggml-base, with a Ctrl-C delivered while llama.cpp runs biotag's eval callback
+class Lib:   # libggml-base, with a Ctrl-C arriving while llama.cpp runs biotag's eval callback
     def __init__(self, g):
         self._g, self.n = g, 0
 
@@ -50,7 +50,9 @@ class Lib:   # libggml-base, with a Ctrl-C delivered while llama.cpp runs biotag
     def ggml_get_name(self, t):
         self.n += 1
         if self.n == int(os.environ["AT"]):
-            os.kill(os.getpid(), signal.SIGINT)
+            # what Python's SIGINT handler does at this point of the callback, without depending
+            # on when the operating system delivers a signal sent with os.kill
+            signal.default_int_handler(signal.SIGINT, None)
         return self._g.ggml_get_name(t)
 
 
