@@ -113,23 +113,13 @@ def make_tagged_screenshots(outdir: str | Path, bundle: str | Path | None = None
 
 
 def png_text(path: str | Path) -> dict[str, str]:
-    """The tEXt chunks of a PNG file (keyword -> text)."""
-    import struct
+    """The text chunks of a PNG file (keyword -> text), as Qt reads them."""
+    from PySide6.QtGui import QImageReader
 
-    data = Path(path).read_bytes()
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
+    reader = QImageReader(str(path))
+    if bytes(reader.format()) != b"png":
         raise ValueError(f"{path}: not a PNG file")
-    out, pos = {}, 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"tEXt" and b"\0" in body:
-            key, _, value = body.partition(b"\0")
-            out[key.decode("latin-1")] = value.decode("latin-1")
-        if kind == b"IEND":
-            break
-        pos += 12 + length
-    return out
+    return {key: reader.text(key) for key in reader.textKeys()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from biotag.runtime.codec import FORMAT_S, MAX_DEPTH, Span
+from biotag.runtime.codec import FORMAT_S, MAX_DEPTH, Span, _nest_order  # noqa: PLC2701
 from biotag.runtime.decoding import marker_choices
 from biotag.runtime.document import Document
 from biotag.runtime.prompting import Task, TokenTable, target_units
@@ -84,7 +84,7 @@ def within_depth(spans: Sequence[Span], max_depth: int = MAX_DEPTH) -> list[Span
     """The spans the decoder can produce: a span nested deeper than ``max_depth`` (counting the
     spans around it) is left out, as the decoder never offers an opener there."""
     kept, ends = [], []          # ends: end word of each kept span still open at this start
-    for sp in sorted(spans, key=lambda s: (s.start, -s.end)):
+    for sp in _nest_order(spans):      # the codec's order: outer spans before the spans inside them
         while ends and ends[-1] <= sp.start:
             ends.pop()
         if len(ends) >= max_depth:

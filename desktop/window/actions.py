@@ -17,7 +17,6 @@ from ..fonts import text_font
 from ..review import DocumentModel
 
 
-
 def _fill_menu(menu, items, submenus: dict) -> None:
     """Fill a menu from a list: an action, a ready menu (QMenu), None for a separator, or
     (title, items) for a submenu, which is also recorded in ``submenus`` by title."""
@@ -31,6 +30,7 @@ def _fill_menu(menu, items, submenus: dict) -> None:
             _fill_menu(sub, item[1], submenus)
         else:
             menu.addAction(item)
+
 
 class ActionsPart:
     # ================================================================================ UI
