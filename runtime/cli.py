@@ -18,6 +18,7 @@ COMMANDS = {
     "convert": "biotag.runtime.formats.cli:add_cli",
     "eval": "biotag.runtime.evaluation.scoring:add_cli",
     "eval-model": "biotag.runtime.evaluation.model_eval:add_cli",
+    "compare": "biotag.runtime.evaluation.compare:add_cli",
     "eval-selector": "biotag.runtime.evaluation.selector_eval:add_cli",
     "eval-assertion": "biotag.runtime.evaluation.assertion_eval:add_cli",
     "tag": "biotag.runtime.commands.tag:add_cli",

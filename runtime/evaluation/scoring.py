@@ -26,7 +26,7 @@ from ..document import Document, Entity
 from ..errors import FormatError, InputError
 from ..textio import read_text
 
-__all__ = ["evaluate", "paired_bootstrap", "read_documents", "format_report", "prf", "add_cli"]
+__all__ = ["evaluate", "paired_bootstrap", "paired_bootstrap_mean", "read_documents", "format_report", "prf", "add_cli"]
 
 Key = tuple[int, int, str]
 
@@ -231,6 +231,40 @@ def _bootstrap(per_doc: list[_DocCounts], rounds: int, seed: int) -> dict:
             "f1_low": float(low), "f1_high": float(high)}
 
 
+def _paired_counts(gold: list[Document], pred_a: list[Document], pred_b: list[Document]):
+    """(A, B): per gold document (in gold order), the (tp, fp, fn) of each system."""
+    import numpy as np
+
+    gold_by_id = _index(gold, "gold file")
+
+    def counts(pred: list[Document]) -> "np.ndarray":
+        rows = []
+        for g, p in _paired_docs(gold_by_id, _index(pred, "predictions")):
+            gk = {e.key for e in g.entities}
+            pk = {e.key for e in p.entities} if p is not None else set()
+            rows.append((len(gk & pk), len(pk - gk), len(gk - pk)))
+        return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+    return counts(pred_a), counts(pred_b)
+
+
+def _f1(c):
+    import numpy as np
+
+    tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
+    den = 2 * tp + fp + fn
+    return np.where(den > 0, 200.0 * tp / np.maximum(den, 1), 0.0)
+
+
+def _resampled_delta(a, b, rng, rounds: int):
+    """F1(B) - F1(A) on ``rounds`` resamples of the documents (the same resample for A and B)."""
+    import numpy as np
+
+    n = len(a)
+    idx = rng.integers(0, n, size=(rounds, n)) if n else np.zeros((rounds, 0), dtype=np.int64)
+    return _f1(b[idx].sum(axis=1)) - _f1(a[idx].sum(axis=1))
+
+
 def paired_bootstrap(gold: list[Document], pred_a: list[Document], pred_b: list[Document],
                      rounds: int = 1000, seed: int = 0) -> dict:
     """Micro F1 of B minus micro F1 of A on the same gold documents, with a 95% percentile
@@ -245,30 +279,44 @@ def paired_bootstrap(gold: list[Document], pred_a: list[Document], pred_b: list[
 
     if rounds <= 0:
         raise InputError("paired_bootstrap needs a positive number of rounds")
-    gold_by_id = _index(gold, "gold file")
-    ids = list(gold_by_id)
-
-    def counts(pred: list[Document]) -> "np.ndarray":
-        rows = []
-        for g, p in _paired_docs(gold_by_id, _index(pred, "predictions")):
-            gk = {e.key for e in g.entities}
-            pk = {e.key for e in p.entities} if p is not None else set()
-            rows.append((len(gk & pk), len(pk - gk), len(gk - pk)))
-        return np.array(rows, dtype=np.int64).reshape(-1, 3)
-
-    def f1(c: "np.ndarray") -> "np.ndarray":
-        tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
-        den = 2 * tp + fp + fn
-        return np.where(den > 0, 200.0 * tp / np.maximum(den, 1), 0.0)
-
-    a, b = counts(pred_a), counts(pred_b)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(ids), size=(rounds, len(ids))) if ids else np.zeros((rounds, 0), dtype=np.int64)
-    delta = f1(b[idx].sum(axis=1)) - f1(a[idx].sum(axis=1))
+    a, b = _paired_counts(gold, pred_a, pred_b)
+    delta = _resampled_delta(a, b, np.random.default_rng(seed), rounds)
     low, high = np.percentile(delta, [2.5, 97.5])
-    return {"f1_a": float(f1(a.sum(axis=0))), "f1_b": float(f1(b.sum(axis=0))),
-            "delta": float(f1(b.sum(axis=0)) - f1(a.sum(axis=0))), "low": float(low), "high": float(high),
-            "b_better": float((delta > 0).mean()), "rounds": rounds, "seed": seed, "documents": len(ids)}
+    return {"f1_a": float(_f1(a.sum(axis=0))), "f1_b": float(_f1(b.sum(axis=0))),
+            "delta": float(_f1(b.sum(axis=0)) - _f1(a.sum(axis=0))), "low": float(low), "high": float(high),
+            "b_better": float((delta > 0).mean()), "rounds": rounds, "seed": seed, "documents": len(a)}
+
+
+def paired_bootstrap_mean(sets: dict[str, tuple[list[Document], list[Document], list[Document]]],
+                          rounds: int = 1000, seed: int = 0) -> dict:
+    """System B against system A on several corpora at once: ``sets`` maps a corpus to (gold,
+    predictions of A, predictions of B). Each corpus gets its own paired bootstrap (as
+    ``paired_bootstrap``), and the mean over corpora of the F1 differences gets a 95% interval from
+    resampling the documents of every corpus in each round (each corpus weighs the same,
+    whatever its size). Returns {"corpora": {corpus: paired result}, "mean": {...}}."""
+    import numpy as np
+
+    if rounds <= 0:
+        raise InputError("paired_bootstrap_mean needs a positive number of rounds")
+    if not sets:
+        raise InputError("paired_bootstrap_mean needs at least one corpus")
+    rng = np.random.default_rng(seed)
+    per, deltas = {}, []
+    for name, (gold, pred_a, pred_b) in sets.items():
+        a, b = _paired_counts(gold, pred_a, pred_b)
+        d = _resampled_delta(a, b, rng, rounds)
+        low, high = np.percentile(d, [2.5, 97.5])
+        f1_a, f1_b = float(_f1(a.sum(axis=0))), float(_f1(b.sum(axis=0)))
+        per[name] = {"f1_a": f1_a, "f1_b": f1_b, "delta": f1_b - f1_a, "low": float(low), "high": float(high),
+                     "b_better": float((d > 0).mean()), "documents": len(a)}
+        deltas.append(d)
+    mean = np.mean(deltas, axis=0)
+    low, high = np.percentile(mean, [2.5, 97.5])
+    return {"corpora": per, "mean": {
+        "f1_a": float(np.mean([r["f1_a"] for r in per.values()])),
+        "f1_b": float(np.mean([r["f1_b"] for r in per.values()])),
+        "delta": float(np.mean([r["delta"] for r in per.values()])), "low": float(low), "high": float(high),
+        "b_better": float((mean > 0).mean())}, "rounds": rounds, "seed": seed}
 
 
 # -- report ----------------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+"""Compare two models on the same documents (`biotag compare A_DIR B_DIR --corpus ...`).
+
+Each folder holds the predictions ``biotag eval-model --pred-dir`` writes (``CORPUS.SPLIT.jsonl``),
+made on the same documents (the same ``--sample`` and ``--seed``). Per corpus: both F1 scores, B
+minus A with a 95% paired-bootstrap interval over the documents; over all corpora: the mean
+difference (every corpus weighs the same) with its interval from resampling every corpus at once.
+
+B *beats* A when the interval of the mean difference lies above 0 and no corpus is significantly
+worse (no corpus whose interval lies below 0): the rule a new model must pass to replace the
+default bundle. The exit code is 0 either way; ``--json`` gives the numbers and the verdict.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def verdict(result: dict) -> dict:
+    """{"beats": bool, "worse": [corpora significantly worse in B]} of a ``paired_bootstrap_mean`` result."""
+    worse = [c for c, r in result["corpora"].items() if r["high"] < 0]
+    return {"beats": result["mean"]["low"] > 0 and not worse, "worse": worse}
+
+
+def compare(dir_a: Path, dir_b: Path, corpora: list[str], split: str = "dev", rounds: int = 1000,
+            seed: int = 0, data_dir=None) -> dict:
+    """The paired comparison of the predictions in two ``--pred-dir`` folders (see the module)."""
+    from .scoring import paired_bootstrap_mean
+    from .selector_eval import gold_docs, load_pred_file
+
+    sets = {}
+    for corpus in corpora:
+        preds = []
+        for folder in (dir_a, dir_b):
+            f = Path(folder) / f"{corpus}.{split}.jsonl"
+            if not f.is_file():
+                raise InputError(f"{f}: no predictions (write them with 'biotag eval-model --corpus {corpus} "
+                                 f"--split {split} --pred-dir {folder}')")
+            preds.append(load_pred_file(f)[2])
+        ids_a, ids_b = [d.id for d in preds[0]], {d.id for d in preds[1]}
+        if set(ids_a) != ids_b:
+            raise InputError(f"{corpus}/{split}: the two folders hold predictions for different documents "
+                             f"({len(ids_a)} and {len(ids_b)}, {len(set(ids_a) ^ ids_b)} not in both); "
+                             f"evaluate both with the same --sample and --seed")
+        sets[corpus] = (gold_docs(corpus, split, ids_a, data_dir), preds[0], preds[1])
+    result = paired_bootstrap_mean(sets, rounds=rounds, seed=seed)
+    result.update(split=split, a=str(dir_a), b=str(dir_b), **verdict(result))
+    return result
+
+
+def format_table(result: dict) -> str:
+    """A markdown table: one row per corpus and the mean, then the verdict."""
+    lines = ["| corpus | documents | F1 A | F1 B | B - A [95% interval] |", "|---|---|---|---|---|"]
+    for c, r in result["corpora"].items():
+        lines.append(f"| {c} | {r['documents']} | {r['f1_a']:.2f} | {r['f1_b']:.2f} | "
+                     f"{r['delta']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] |")
+    m = result["mean"]
+    lines.append(f"| **mean** | | {m['f1_a']:.2f} | {m['f1_b']:.2f} | "
+                 f"**{m['delta']:+.2f} [{m['low']:+.2f}, {m['high']:+.2f}]** |")
+    if result["beats"]:
+        why = "B beats A: the mean gain's interval lies above 0 and no corpus is significantly worse."
+    elif result["worse"]:
+        why = f"B does not beat A: significantly worse on {', '.join(result['worse'])}."
+    else:
+        why = "B does not beat A: the mean gain's interval does not lie above 0."
+    return "\n".join(lines) + f"\n\n{why} ({result['rounds']} paired resamples, seed {result['seed']})\n"
+
+
+def _run(args) -> int:
+    result = compare(args.a, args.b, args.corpus, args.split, args.rounds, args.seed, args.data_dir)
+    print(json.dumps(result, indent=1) if args.json else format_table(result), end="\n" if args.json else "")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    from .scoring import _non_negative
+
+    p = subparsers.add_parser(
+        "compare", help="compare two models' predictions on the same documents (paired bootstrap)",
+        description="Compare two folders of 'biotag eval-model --pred-dir' predictions made on the same "
+                    "documents: F1 per corpus, B minus A with a 95%% paired-bootstrap interval, the mean "
+                    "difference over the corpora with its interval, and whether B beats A (the mean's "
+                    "interval above 0, no corpus significantly worse).")
+    p.add_argument("a", type=Path, metavar="A_DIR", help="predictions of the model to beat")
+    p.add_argument("b", type=Path, metavar="B_DIR", help="predictions of the new model")
+    p.add_argument("--corpus", nargs="+", required=True, help="corpora to compare (CORPUS.SPLIT.jsonl in both folders)")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--rounds", type=_non_negative, default=1000, help="bootstrap resamples (default: 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", type=Path, default=None, help="the corpora (default: ../shared/data)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_run)
