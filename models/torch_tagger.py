@@ -16,6 +16,30 @@ from torch import nn
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+class InputDtypeLinear(nn.Linear):
+    """A LoRA factor (A or B) that computes in its input's dtype: the small fp32 weight is cast to
+    bf16 for the matmul (its gradient comes back in fp32), instead of casting every bf16 activation
+    row to fp32 and the product back."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
+
+
+def lora_in_input_dtype(peft_model) -> int:
+    """Make every LoRA layer of ``peft_model`` compute in its input's dtype (bf16 under bf16 base
+    weights): peft's input cast is switched off and the factors become ``InputDtypeLinear``. The
+    weights, their state-dict keys and their fp32 storage are unchanged. Returns the layers changed."""
+    n = 0
+    for module in peft_model.modules():
+        if hasattr(module, "lora_A") and hasattr(module, "cast_input_dtype_enabled"):
+            module.cast_input_dtype_enabled = False
+            for factor in (*module.lora_A.values(), *module.lora_B.values()):
+                if type(factor) is nn.Linear:
+                    factor.__class__ = InputDtypeLinear
+            n += 1
+    return n
+
+
 class TaggerLM(nn.Module):
     def __init__(self, base, marker_ids: Sequence[int], lora_r: int = 16, lora_alpha: int = 32,
                  lora_dropout: float = 0.05, init_rows: dict[int, Sequence[int]] | None = None,

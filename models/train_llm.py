@@ -72,6 +72,9 @@ class TrainConfig:
     attention: str = "sdpa"                    # attention kernel: sdpa, eager or segments (same
     #                                            result; segments attends each packed sequence on its
     #                                            own with causal SDPA and no mask: segment_attention)
+    lora_compute: str = "fp32"                 # LoRA matmuls in fp32 (activations cast up) or "input":
+    #                                            in the activations' dtype (bf16 under bf16 weights; the
+    #                                            fp32 LoRA weights are cast down instead, fewer casts)
     # bookkeeping (not part of the config hash)
     log_every: int = 10
     ckpt_minutes: float = 5
@@ -93,7 +96,7 @@ class TrainConfig:
             raise SystemExit(f"config: missing setting(s) {', '.join(missing)}")
         c = cls(**d)
         for key, ok in (("weights", ("fp32", "bf16")), ("autocast", ("fp32", "bf16")), ("format", ("S", "P")),
-                        ("attention", ("sdpa", "eager", "segments"))):
+                        ("attention", ("sdpa", "eager", "segments")), ("lora_compute", ("fp32", "input"))):
             if getattr(c, key) not in ok:
                 raise SystemExit(f"config {key!r}: {getattr(c, key)!r} is not one of {', '.join(ok)}")
         if c.steps < 1 or c.batch_size < 1 or c.grad_accum < 1 or c.lr <= 0:
@@ -117,8 +120,8 @@ class TrainConfig:
         return resolve(self.artifact_dir or f"models/{self.name}")
 
 
-# do not define the run: bookkeeping, and kernels that compute the same function
-RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve", "attention")
+# do not define the run: bookkeeping, and kernels that compute the same function (up to rounding)
+RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve", "attention", "lora_compute")
 
 
 def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
@@ -231,7 +234,7 @@ def build_model(cfg: TrainConfig, table):
     import torch
 
     from .gemma import load_base_torch
-    from .torch_tagger import TaggerLM
+    from .torch_tagger import TaggerLM, lora_in_input_dtype
 
     torch.manual_seed(cfg.seed)
     base = load_base_torch(torch.bfloat16 if cfg.weights == "bf16" else torch.float32)
@@ -254,6 +257,8 @@ def build_model(cfg: TrainConfig, table):
     for p in model.parameters():        # trainable weights stay fp32 whatever the base's dtype
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
+    if cfg.lora_compute == "input":
+        lora_in_input_dtype(model.peft)
     return model
 
 
@@ -635,6 +640,7 @@ def precision_check(cfg: TrainConfig, steps: int, held_out: int = 4, ref: TrainC
         with torch.no_grad(), autocast(c):
             held_loss = sum(model.loss(make_batch(c, b))[0].item() for b in held) / max(1, len(held))
         out["modes"][label] = {"weights": c.weights, "autocast": c.autocast, "pack_len": c.pack_len,
+                               "attention": c.attention, "lora_compute": c.lora_compute,
                                "s_per_step": round(dt / steps, 3),
                                "examples_per_s": round(steps * c.batch_size * c.grad_accum / dt, 2),
                                "real_tokens_per_s": round(toks / dt), "losses": losses,

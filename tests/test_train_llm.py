@@ -319,6 +319,39 @@ def _cfg(**kw):
     return TrainConfig.from_dict({**base, **kw})
 
 
+def test_lora_in_the_input_dtype_keeps_fp32_weights_and_the_loss():
+    from biotag.models.torch_tagger import InputDtypeLinear, lora_in_input_dtype
+
+    torch.set_num_threads(1)
+    batch = make_batch()
+    losses, grads = {}, {}
+    for mode in ("fp32", "input"):
+        model = tiny_model()
+        model.peft.to(torch.bfloat16)                  # a bf16 base, fp32 trainable weights
+        for p in model.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()
+        with torch.no_grad():                          # LoRA B starts at zero: give it a value
+            for n, p in model.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(n)))
+        if mode == "input":
+            assert lora_in_input_dtype(model.peft) == 2 * 7
+            assert any(isinstance(m, InputDtypeLinear) for m in model.modules())
+        loss, _ = model.loss(batch)
+        loss.backward()
+        losses[mode] = loss.item()
+        grads[mode] = {n: p.grad for n, p in model.named_parameters() if p.requires_grad and "lora_A" in n}
+        assert all(g.dtype == torch.float32 for g in grads[mode].values())
+        assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+    assert losses["input"] == pytest.approx(losses["fp32"], rel=0.02)
+    cos = [torch.nn.functional.cosine_similarity(grads["fp32"][n].flatten(), grads["input"][n].flatten(), dim=0)
+           for n in grads["fp32"]]
+    assert min(cos) > 0.9
+    with pytest.raises(SystemExit, match="lora_compute"):
+        _cfg(lora_compute="int8")
+
+
 def test_bf16_autocast_trains_and_unknown_precision_is_refused():
     from biotag.models.train_llm import autocast
 
