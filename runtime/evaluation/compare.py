@@ -38,10 +38,11 @@ def compare(dir_a: Path, dir_b: Path, corpora: list[str], split: str = "dev", ro
                 raise InputError(f"{f}: no predictions (write them with 'biotag eval-model --corpus {corpus} "
                                  f"--split {split} --pred-dir {folder}')")
             preds.append(load_pred_file(f)[2])
-        ids_a, ids_b = [d.id for d in preds[0]], {d.id for d in preds[1]}
-        if set(ids_a) != ids_b:
+        ids_a = [d.id for d in preds[0]]
+        only_one = set(ids_a) ^ {d.id for d in preds[1]}
+        if only_one:
             raise InputError(f"{corpus}/{split}: the two folders hold predictions for different documents "
-                             f"({len(ids_a)} and {len(ids_b)}, {len(set(ids_a) ^ ids_b)} not in both); "
+                             f"({len(preds[0])} and {len(preds[1])}, {len(only_one)} not in both); "
                              f"evaluate both with the same --sample and --seed")
         sets[corpus] = (gold_docs(corpus, split, ids_a, data_dir), preds[0], preds[1])
     result = paired_bootstrap_mean(sets, rounds=rounds, seed=seed)
@@ -69,7 +70,7 @@ def format_table(result: dict) -> str:
 
 def _run(args) -> int:
     result = compare(args.a, args.b, args.corpus, args.split, args.rounds, args.seed, args.data_dir)
-    print(json.dumps(result, indent=1) if args.json else format_table(result), end="\n" if args.json else "")
+    print(json.dumps(result, indent=1) if args.json else format_table(result).rstrip("\n"))
     return 0
 
 

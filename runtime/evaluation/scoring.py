@@ -265,6 +265,16 @@ def _resampled_delta(a, b, rng, rounds: int):
     return _f1(b[idx].sum(axis=1)) - _f1(a[idx].sum(axis=1))
 
 
+def _paired_result(a, b, delta) -> dict:
+    """F1 of A and B over all documents, B - A, and the 95% interval and win share of ``delta``."""
+    import numpy as np
+
+    low, high = np.percentile(delta, [2.5, 97.5])
+    f1_a, f1_b = float(_f1(a.sum(axis=0))), float(_f1(b.sum(axis=0)))
+    return {"f1_a": f1_a, "f1_b": f1_b, "delta": f1_b - f1_a, "low": float(low), "high": float(high),
+            "b_better": float((delta > 0).mean()), "documents": len(a)}
+
+
 def paired_bootstrap(gold: list[Document], pred_a: list[Document], pred_b: list[Document],
                      rounds: int = 1000, seed: int = 0) -> dict:
     """Micro F1 of B minus micro F1 of A on the same gold documents, with a 95% percentile
@@ -281,10 +291,7 @@ def paired_bootstrap(gold: list[Document], pred_a: list[Document], pred_b: list[
         raise InputError("paired_bootstrap needs a positive number of rounds")
     a, b = _paired_counts(gold, pred_a, pred_b)
     delta = _resampled_delta(a, b, np.random.default_rng(seed), rounds)
-    low, high = np.percentile(delta, [2.5, 97.5])
-    return {"f1_a": float(_f1(a.sum(axis=0))), "f1_b": float(_f1(b.sum(axis=0))),
-            "delta": float(_f1(b.sum(axis=0)) - _f1(a.sum(axis=0))), "low": float(low), "high": float(high),
-            "b_better": float((delta > 0).mean()), "rounds": rounds, "seed": seed, "documents": len(a)}
+    return {**_paired_result(a, b, delta), "rounds": rounds, "seed": seed}
 
 
 def paired_bootstrap_mean(sets: dict[str, tuple[list[Document], list[Document], list[Document]]],
@@ -305,10 +312,7 @@ def paired_bootstrap_mean(sets: dict[str, tuple[list[Document], list[Document], 
     for name, (gold, pred_a, pred_b) in sets.items():
         a, b = _paired_counts(gold, pred_a, pred_b)
         d = _resampled_delta(a, b, rng, rounds)
-        low, high = np.percentile(d, [2.5, 97.5])
-        f1_a, f1_b = float(_f1(a.sum(axis=0))), float(_f1(b.sum(axis=0)))
-        per[name] = {"f1_a": f1_a, "f1_b": f1_b, "delta": f1_b - f1_a, "low": float(low), "high": float(high),
-                     "b_better": float((d > 0).mean()), "documents": len(a)}
+        per[name] = _paired_result(a, b, d)
         deltas.append(d)
     mean = np.mean(deltas, axis=0)
     low, high = np.percentile(mean, [2.5, 97.5])
