@@ -40,6 +40,23 @@ def lora_in_input_dtype(peft_model) -> int:
     return n
 
 
+def compile_layers(body, backend: str = "inductor") -> int:
+    """``torch.compile`` (dynamic shapes) every decoder layer of ``body`` for calls that record
+    gradients: the training steps, where fusing the elementwise work around the matmuls pays. Calls
+    without gradients (decoding with a KV cache, held-out losses) run the eager layer, so they never
+    trigger a compile of their own. Compiling happens at the first training step. Returns the
+    layers wrapped."""
+
+    def dispatch(eager, compiled):
+        def forward(*args, **kwargs):
+            return (compiled if torch.is_grad_enabled() else eager)(*args, **kwargs)
+        return forward
+
+    for layer in body.layers:
+        layer.forward = dispatch(layer.forward, torch.compile(layer.forward, dynamic=True, backend=backend))
+    return len(body.layers)
+
+
 class TaggerLM(nn.Module):
     def __init__(self, base, marker_ids: Sequence[int], lora_r: int = 16, lora_alpha: int = 32,
                  lora_dropout: float = 0.05, init_rows: dict[int, Sequence[int]] | None = None,

@@ -75,6 +75,9 @@ class TrainConfig:
     lora_compute: str = "fp32"                 # LoRA matmuls in fp32 (activations cast up) or "input":
     #                                            in the activations' dtype (bf16 under bf16 weights; the
     #                                            fp32 LoRA weights are cast down instead, fewer casts)
+    compile: str = "none"                      # "layers": torch.compile each decoder layer for the
+    #                                            training steps (no-grad calls, e.g. the curve's
+    #                                            decoding, stay eager): compile_layers
     # bookkeeping (not part of the config hash)
     log_every: int = 10
     ckpt_minutes: float = 5
@@ -96,7 +99,8 @@ class TrainConfig:
             raise SystemExit(f"config: missing setting(s) {', '.join(missing)}")
         c = cls(**d)
         for key, ok in (("weights", ("fp32", "bf16")), ("autocast", ("fp32", "bf16")), ("format", ("S", "P")),
-                        ("attention", ("sdpa", "eager", "segments")), ("lora_compute", ("fp32", "input"))):
+                        ("attention", ("sdpa", "eager", "segments")), ("lora_compute", ("fp32", "input")),
+                        ("compile", ("none", "layers"))):
             if getattr(c, key) not in ok:
                 raise SystemExit(f"config {key!r}: {getattr(c, key)!r} is not one of {', '.join(ok)}")
         if c.steps < 1 or c.batch_size < 1 or c.grad_accum < 1 or c.lr <= 0:
@@ -121,7 +125,7 @@ class TrainConfig:
 
 
 # do not define the run: bookkeeping, and kernels that compute the same function (up to rounding)
-RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve", "attention", "lora_compute")
+RUN_INDEPENDENT = ("log_every", "ckpt_minutes", "threads", "curve", "attention", "lora_compute", "compile")
 
 
 def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
@@ -234,7 +238,7 @@ def build_model(cfg: TrainConfig, table):
     import torch
 
     from .gemma import load_base_torch
-    from .torch_tagger import TaggerLM, lora_in_input_dtype
+    from .torch_tagger import TaggerLM, compile_layers, lora_in_input_dtype
 
     torch.manual_seed(cfg.seed)
     base = load_base_torch(torch.bfloat16 if cfg.weights == "bf16" else torch.float32)
@@ -259,6 +263,8 @@ def build_model(cfg: TrainConfig, table):
             p.data = p.data.float()
     if cfg.lora_compute == "input":
         lora_in_input_dtype(model.peft)
+    if cfg.compile == "layers":
+        compile_layers(model.body)
     return model
 
 
@@ -641,6 +647,7 @@ def precision_check(cfg: TrainConfig, steps: int, held_out: int = 4, ref: TrainC
             held_loss = sum(model.loss(make_batch(c, b))[0].item() for b in held) / max(1, len(held))
         out["modes"][label] = {"weights": c.weights, "autocast": c.autocast, "pack_len": c.pack_len,
                                "attention": c.attention, "lora_compute": c.lora_compute,
+                               "compile": c.compile,
                                "s_per_step": round(dt / steps, 3),
                                "examples_per_s": round(steps * c.batch_size * c.grad_accum / dt, 2),
                                "real_tokens_per_s": round(toks / dt), "losses": losses,

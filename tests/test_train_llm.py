@@ -352,6 +352,37 @@ def test_lora_in_the_input_dtype_keeps_fp32_weights_and_the_loss():
         _cfg(lora_compute="int8")
 
 
+def test_compiled_layers_train_with_the_same_loss_and_decode_eagerly():
+    from biotag.models.torch_tagger import compile_layers
+    from biotag.models.train_llm import config_hash
+
+    torch.set_num_threads(1)
+    torch._dynamo.reset()
+    batch = make_batch()
+    model = tiny_model()
+    eager_loss = model.loss(batch)[0].item()
+    graphs = []
+
+    def counting_backend(gm, example_inputs):      # records every graph dynamo hands to a backend
+        graphs.append(gm)
+        return gm.forward
+
+    assert compile_layers(model.body, backend=counting_backend) == len(model.body.layers)
+    with torch.no_grad():                          # decoding and held-out losses: eager, no compile
+        assert model.loss(batch)[0].item() == pytest.approx(eager_loss, abs=1e-6)
+    assert graphs == []
+    loss = model.loss(batch)[0]                    # a training step: the compiled layers
+    assert graphs
+    assert loss.item() == pytest.approx(eager_loss, abs=1e-5)
+    loss.backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad and "lora_A" in n)
+    torch._dynamo.reset()
+    raw = {"name": "t", "datasets": {"bc5cdr": {}}, "steps": 10, "lr": 1e-3}
+    assert config_hash({**raw, "compile": "layers"}) == config_hash(raw)
+    with pytest.raises(SystemExit, match="compile"):
+        _cfg(compile="all")
+
+
 def test_bf16_autocast_trains_and_unknown_precision_is_refused():
     from biotag.models.train_llm import autocast
 
