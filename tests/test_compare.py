@@ -98,3 +98,23 @@ def test_predictions_on_different_documents_are_refused(tmp_path, golds):
         C.compare(tmp_path / "old", tmp_path / "new", ["bc5cdr"])
     with pytest.raises(InputError, match="no predictions"):
         C.compare(tmp_path / "old", tmp_path / "missing", ["bc5cdr"])
+
+
+def test_profile_types_score_fine_gene_types_as_gene(tmp_path, monkeypatch):
+    """jnlpba's own pass predicts Protein/DNA; the profile pass predicts Gene. Scored with the corpus's
+    types the profile pass finds nothing; with --profile-types both are scored as Gene, so a
+    Protein predicted for a DNA span counts as right, and the two passes compare on equal terms."""
+    text = "IL-2 binds the IL-2 promoter"
+    g = [Document(f"j{i}", text, [Entity(0, 4, "Protein"), Entity(15, 28, "DNA")]) for i in range(30)]
+    own = [d.copy([Entity(0, 4, "Protein"), Entity(15, 28, "Protein")]) for d in g]
+    prof = [d.copy([Entity(0, 4, "Gene")] + ([Entity(15, 28, "Gene")] if i % 2 else [])) for i, d in enumerate(g)]
+    monkeypatch.setattr("biotag.runtime.evaluation.selector_eval.gold_docs",
+                        lambda corpus, split, ids, data_dir=None: [{d.id: d for d in g}[i] for i in ids])
+    write(tmp_path / "own", "jnlpba", own)
+    write(tmp_path / "prof", "jnlpba", list(reversed(prof)))   # another order: matched by document id
+    plain = C.compare(tmp_path / "own", tmp_path / "prof", ["jnlpba"], rounds=200)["corpora"]["jnlpba"]
+    assert plain["f1_a"] == pytest.approx(50) and plain["f1_b"] == 0
+    typed = C.compare(tmp_path / "own", tmp_path / "prof", ["jnlpba"], rounds=200,
+                      profile_types=True)["corpora"]["jnlpba"]
+    assert typed["f1_a"] == pytest.approx(100) and typed["f1_b"] == pytest.approx(100 * 2 * 45 / (45 + 60))
+    assert typed["high"] < 0

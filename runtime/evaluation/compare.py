@@ -8,6 +8,11 @@ difference (every corpus weighs the same) with its interval from resampling ever
 B *beats* A when the interval of the mean difference lies above 0 and no corpus is significantly
 worse (no corpus whose interval lies below 0): the rule a new model must pass to replace the
 default bundle. The exit code is 0 either way; ``--json`` gives the numbers and the verdict.
+
+``--profile-types`` scores both folders the way ``eval-model --profile`` scores: gold and
+predictions typed as the language's profile instruction names the corpus's types (jnlpba's and
+genia's protein, DNA and RNA become Gene), other types dropped. It compares a profile pass with a
+corpus's own instruction on equal terms.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ def verdict(result: dict) -> dict:
 
 
 def compare(dir_a: Path, dir_b: Path, corpora: list[str], split: str = "dev", rounds: int = 1000,
-            seed: int = 0, data_dir=None) -> dict:
+            seed: int = 0, data_dir=None, profile_types: bool = False) -> dict:
     """The paired comparison of the predictions in two ``--pred-dir`` folders (see the module)."""
     from .scoring import paired_bootstrap_mean
     from .selector_eval import gold_docs, load_pred_file
@@ -44,10 +49,27 @@ def compare(dir_a: Path, dir_b: Path, corpora: list[str], split: str = "dev", ro
             raise InputError(f"{corpus}/{split}: the two folders hold predictions for different documents "
                              f"({len(preds[0])} and {len(preds[1])}, {len(only_one)} not in both); "
                              f"evaluate both with the same --sample and --seed")
-        sets[corpus] = (gold_docs(corpus, split, ids_a, data_dir), preds[0], preds[1])
+        gold = gold_docs(corpus, split, ids_a, data_dir)
+        if profile_types:
+            gold, preds = _profile_typed(corpus, gold, preds)
+        sets[corpus] = (gold, preds[0], preds[1])
     result = paired_bootstrap_mean(sets, rounds=rounds, seed=seed)
-    result.update(split=split, a=str(dir_a), b=str(dir_b), **verdict(result))
+    result.update(split=split, a=str(dir_a), b=str(dir_b), profile_types=profile_types, **verdict(result))
     return result
+
+
+def _profile_typed(corpus: str, gold: list, preds: list) -> tuple[list, list]:
+    """Gold and both prediction lists (in gold's document order) typed as ``--profile`` scores them."""
+    from ..prompting import Task
+    from .model_eval import profile_scoring
+
+    task = Task.for_corpus(corpus.replace("-pubtator", ""))
+    typed = []
+    for pred in preds:
+        by_id = {d.id: d for d in pred}
+        gold_p, pred_p = profile_scoring(gold, [by_id[g.id] for g in gold], task)
+        typed.append(pred_p)
+    return gold_p, typed
 
 
 def format_table(result: dict) -> str:
@@ -69,7 +91,8 @@ def format_table(result: dict) -> str:
 
 
 def _run(args) -> int:
-    result = compare(args.a, args.b, args.corpus, args.split, args.rounds, args.seed, args.data_dir)
+    result = compare(args.a, args.b, args.corpus, args.split, args.rounds, args.seed, args.data_dir,
+                     args.profile_types)
     print(json.dumps(result, indent=1) if args.json else format_table(result).rstrip("\n"))
     return 0
 
@@ -90,5 +113,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--rounds", type=_non_negative, default=1000, help="bootstrap resamples (default: 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=None, help="the corpora (default: ../shared/data)")
+    p.add_argument("--profile-types", action="store_true",
+                   help="score both folders as 'eval-model --profile' scores (the profile's types: "
+                        "protein, DNA and RNA as Gene), to compare a profile pass with a corpus's own instruction")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run)
