@@ -64,12 +64,14 @@ def _profile_typed(corpus: str, gold: list, preds: list) -> tuple[list, list]:
     from .model_eval import profile_scoring
 
     task = Task.for_corpus(corpus.replace("-pubtator", ""))
-    typed = []
-    for pred in preds:
+
+    def in_gold_order(pred: list) -> list:
         by_id = {d.id: d for d in pred}
-        gold_p, pred_p = profile_scoring(gold, [by_id[g.id] for g in gold], task)
-        typed.append(pred_p)
-    return gold_p, typed
+        return [by_id[g.id] for g in gold]
+
+    gold_typed, a = profile_scoring(gold, in_gold_order(preds[0]), task)
+    b = profile_scoring(gold, in_gold_order(preds[1]), task)[1]
+    return gold_typed, [a, b]
 
 
 def format_table(result: dict) -> str:
