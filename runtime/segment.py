@@ -61,6 +61,26 @@ def _sentences(line: str, lang: str) -> list[tuple[int, int]]:
             pos = b
     if not out or out[-1][1] < len(line):
         out.append((out[-1][1] if out else 0, len(line)))
+    return _join_abbreviations(line, out) if lang == "en" else out
+
+
+# Not sentence ends: a cut after a short word and a full stop ("C .", "E.", "sp .", "et al .")
+# followed by a word in lower case ("C . albicans", "sp . nov ."), and any cut followed by a comma,
+# semicolon, colon or closing bracket.
+_ABBREV_END = re.compile(r"(?:^|[\s(\[])[A-Za-z]{1,3}\s?\.\s*$")
+_LOWER_START = re.compile(r"\s*[a-z]")
+_CONTINUATION_START = re.compile(r"\s*[,;:)\]]")
+
+
+def _join_abbreviations(line: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        prev = line[out[-1][0]:out[-1][1]] if out else ""
+        if out and (_CONTINUATION_START.match(line[a:b])
+                    or (_ABBREV_END.search(prev) and _LOWER_START.match(line[a:b]))):
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
     return out
 
 

@@ -43,6 +43,19 @@ def test_clinical_note_segments():
     assert detect_lang("abc 腹痛腹痛腹痛") == "zh" and detect_lang("CT scan of the chest 示") == "en" and detect_lang("CT示") == "zh"
 
 
+def test_abbreviations_do_not_end_sentences():
+    # tokenized corpus text and genus abbreviations: a cut here would split the species name
+    t = "Growth of C . albicans and E. coli K - 12 was inhibited . Smith et al . showed it ."
+    assert [t[s.start:s.end] for s in segment_text(t)] == [
+        "Growth of C . albicans and E. coli K - 12 was inhibited .", "Smith et al . showed it ."]
+    t = "Streptococcus ursoris sp . nov . , isolated from bears . Cells were cocci ."
+    assert [t[s.start:s.end] for s in segment_text(t)] == [
+        "Streptococcus ursoris sp . nov . , isolated from bears .", "Cells were cocci ."]
+    # a real sentence end before a capital stays a cut
+    t = "It was seen in vivo. Then it was gone."
+    assert [t[s.start:s.end] for s in segment_text(t)] == ["It was seen in vivo.", "Then it was gone."]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_segments_are_exact_and_ordered(t):
