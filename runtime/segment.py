@@ -65,10 +65,13 @@ def _sentences(line: str, lang: str) -> list[tuple[int, int]]:
 
 
 # Not sentence ends: a cut after a short word and a full stop ("C .", "E.", "sp .", "et al .")
-# followed by a word in lower case ("C . albicans", "sp . nov ."), and any cut followed by a comma,
-# semicolon, colon or closing bracket.
-_ABBREV_END = re.compile(r"(?:^|[\s(\[])[A-Za-z]{1,3}\s?\.\s*$")
+# followed by a word in lower case ("C . albicans", "sp . nov ."), any cut followed by a comma,
+# semicolon, colon or closing bracket,
+_ABBREV_END = re.compile(r"(?:^|[\s(\[])(?:[A-Za-z]{1,3}|subsp|spp)\s?\.\s*$")
 _LOWER_START = re.compile(r"\s*[a-z]")
+# and, in tokenized text, a number or name cut at its spaced full stop: "PU . 1", "2 . 2 kb", "UL49 . 5"
+_SPACED_POINT_END = re.compile(r"(?:^|\s)(?:[A-Za-z]*\d\w*|[A-Z]{1,3})\s\.\s*$")
+_DIGIT_START = re.compile(r"\s*\d")
 _CONTINUATION_START = re.compile(r"\s*[,;:)\]]")
 
 
@@ -77,7 +80,8 @@ def _join_abbreviations(line: str, spans: list[tuple[int, int]]) -> list[tuple[i
     for a, b in spans:
         prev = line[out[-1][0]:out[-1][1]] if out else ""
         if out and (_CONTINUATION_START.match(line[a:b])
-                    or (_ABBREV_END.search(prev) and _LOWER_START.match(line[a:b]))):
+                    or (_ABBREV_END.search(prev) and _LOWER_START.match(line[a:b]))
+                    or (_SPACED_POINT_END.search(prev) and _DIGIT_START.match(line[a:b]))):
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))

@@ -51,6 +51,8 @@ def test_abbreviations_do_not_end_sentences():
     t = "Streptococcus ursoris sp . nov . , isolated from bears . Cells were cocci ."
     assert [t[s.start:s.end] for s in segment_text(t)] == [
         "Streptococcus ursoris sp . nov . , isolated from bears .", "Cells were cocci ."]
+    t = "Activation of PU . 1 was seen with 2 . 2 kb transcripts of C . fetus subsp . venerealis ."
+    assert len(segment_text(t)) == 1
     # a real sentence end before a capital stays a cut
     t = "It was seen in vivo. Then it was gone."
     assert [t[s.start:s.end] for s in segment_text(t)] == ["It was seen in vivo.", "Then it was gone."]
