@@ -2,7 +2,8 @@
 
 Lines first (notes are line-oriented: headings such as "HPI:", bulleted and numbered lists), then
 sentences inside each line with pysbd (handles "Dr.", "e.g.", "b.i.d.", "2.5 mg"), Chinese
-sentence punctuation included. Segments never include surrounding whitespace. Segments longer than
+sentence punctuation included; English cuts that pysbd makes inside a species abbreviation or a
+spaced number of tokenized text ("C . albicans", "sp . nov .", "PU . 1") are joined again. Segments never include surrounding whitespace. Segments longer than
 ``max_words`` are cut into overlapping word windows by ``windows``.
 """
 from __future__ import annotations
