@@ -62,6 +62,12 @@ class TrainConfig:
     pack_len: int = 0                          # >0: pack a micro-batch into rows of <= pack_len tokens
     # optimisation
     warmup: int = 30
+    decay: str = "cosine"                      # after the warmup: "cosine" to 0.1 of the peak at
+    #                                            ``steps``, or "linear" to 0 at ``steps``
+    start_step: int = 0                        # a continuation of another run (init_adapter = its
+    #                                            snapshot): steps, batches and the LR schedule start
+    #                                            here, so it draws the batches that run would have
+    #                                            drawn next (same seed and datasets)
     marker_lr: float | None = None             # learning rate of the marker-token rows (default: lr)
     weight_decay: float = 0.0
     lora: dict = field(default_factory=lambda: {"r": 16, "alpha": 32, "dropout": 0.05})
@@ -100,11 +106,15 @@ class TrainConfig:
         c = cls(**d)
         for key, ok in (("weights", ("fp32", "bf16")), ("autocast", ("fp32", "bf16")), ("format", ("S", "P")),
                         ("attention", ("sdpa", "eager", "segments")), ("lora_compute", ("fp32", "input")),
-                        ("compile", ("none", "layers"))):
+                        ("compile", ("none", "layers")), ("decay", ("cosine", "linear"))):
             if getattr(c, key) not in ok:
                 raise SystemExit(f"config {key!r}: {getattr(c, key)!r} is not one of {', '.join(ok)}")
         if c.steps < 1 or c.batch_size < 1 or c.grad_accum < 1 or c.lr <= 0:
             raise SystemExit("config: steps, batch_size, grad_accum and lr must be positive")
+        if not 0 <= c.start_step < c.steps:
+            raise SystemExit("config: start_step must be at least 0 and below steps")
+        if c.start_step and not c.init_adapter:
+            raise SystemExit("config: a run that starts at start_step > 0 continues init_adapter; set it")
         if not 0 <= c.profile.get("share", 0) <= 1:
             raise SystemExit("config profile.share must be in [0, 1]")
         return c
@@ -229,8 +239,8 @@ def batch_at(cfg, step: int, micro: int, mix: dict, table, max_len: int):
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup over ``warmup`` steps, then cosine decay to 0.1 of the peak at ``steps``."""
-    return lr_factor(step, cfg.warmup, cfg.steps, "cosine")
+    """Linear warmup over ``warmup`` steps from ``start_step``, then ``decay`` to ``steps``."""
+    return lr_factor(step - cfg.start_step, cfg.warmup, cfg.steps - cfg.start_step, cfg.decay)
 
 
 # --- model ---------------------------------------------------------------------------------------
@@ -495,7 +505,7 @@ def resume_state(cfg: TrainConfig, raw: dict, model, opt, table) -> tuple[int, f
         return s["step"], s.get("wall_s", 0.0), s.get("examples", 0)
     if cfg.init_adapter:
         load_adapter_into(model, table, resolve(cfg.init_adapter))
-    return 0, 0.0, 0
+    return cfg.start_step, 0.0, cfg.start_step * cfg.batch_size * cfg.grad_accum
 
 
 def pause_on_signal() -> list:
@@ -532,7 +542,8 @@ def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | No
         f"pack_len {cfg.pack_len or 'off'}, config {config_hash(raw)}")
     opt = make_optimizer(cfg, model)
     base_lrs = [g["lr"] for g in opt.param_groups]
-    step, wall0, examples = resume_state(cfg, raw, model, opt, table) if resume else (0, 0.0, 0)
+    start = (cfg.start_step, 0.0, cfg.start_step * cfg.batch_size * cfg.grad_accum)
+    step, wall0, examples = resume_state(cfg, raw, model, opt, table) if resume else start
     if not resume and cfg.init_adapter:
         load_adapter_into(model, table, resolve(cfg.init_adapter))
     total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
@@ -554,7 +565,8 @@ def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | No
         return time.time() - t0
 
     if every and step == 0 and not (run_dir / "curve.csv").exists():
-        curve_s += record_curve()    # the starting point (a warm start's model, or the base)
+        curve_s += record_curve()    # the starting point (a warm start's model, or the base);
+    #                                  a continuation's starting point is its parent's last one
     stop = pause_on_signal()
     while step < total and not stop:
         micro = [make_batch(cfg, batch_at(cfg, step, m, mix, table, cfg.max_len)) for m in range(cfg.grad_accum)]
@@ -603,9 +615,9 @@ def export_state(cfg: TrainConfig, raw: dict, out: Path | None = None) -> Path:
 
     table, mix, gaz, model = setup(cfg)
     opt = make_optimizer(cfg, model)
-    step, wall, examples = resume_state(dataclasses.replace(cfg, init_adapter=None), raw, model, opt, table)
-    if step == 0:
+    if not any((cfg.run_path / f).exists() for f in ("ckpt.pt", "state.json")):
         raise SystemExit(f"{cfg.run_path}: no checkpoint or state to export")
+    step, wall, examples = resume_state(cfg, raw, model, opt, table)
     out = out or cfg.artifact_path
     save_artifacts(out, model, cfg, raw, table, gaz, {
         "base_model": str(base_gguf_path().name), "steps": step, "examples": examples,

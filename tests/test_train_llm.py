@@ -659,3 +659,39 @@ def test_precision_check_trains_both_paths_from_one_start_on_the_same_batches(ti
     assert conf["losses"] == pytest.approx(ref["losses"], rel=1e-4)
     assert conf["held_out_loss"] == pytest.approx(ref["held_out_loss"], rel=1e-4)
     assert len(ref["losses"]) == 3 and r["speedup"] > 0
+
+
+def test_a_continuation_draws_its_parents_next_batches_from_its_snapshot(tiny_run, monkeypatch):
+    """start_step continues a run from a snapshot: the same batches the parent would have drawn
+    next, its first loss the parent's loss at that step, and its own schedule (linear decay to 0)."""
+    from biotag.models import train_llm as T
+
+    seen = []
+    real_step = T.train_step
+
+    def recording(cfg, model, opt, base_lrs, step, micro):
+        r = real_step(cfg, model, opt, base_lrs, step, micro)
+        seen.append((cfg.name, step, round(r["loss"], 6), opt.param_groups[0]["lr"],
+                     [b["ids"].tolist() for b in micro]))
+        return r
+
+    monkeypatch.setattr(T, "train_step", recording)
+    parent, praw = tiny_run("a", steps=6)
+    T.train(parent, praw, max_steps=3)
+    snapshot = T.export_state(parent, praw, parent.run_path / "snapshot")
+    T.train(parent, praw, resume=True, max_steps=4)
+    cont, craw = tiny_run("c", steps=6, start_step=3, warmup=1, decay="linear", lr=2e-3,
+                          init_adapter=str(snapshot))
+    T.train(cont, craw)
+    a = {s: (loss, lr, ids) for n, s, loss, lr, ids in seen if n == "a"}
+    c = {s: (loss, lr, ids) for n, s, loss, lr, ids in seen if n == "c"}
+    assert sorted(c) == [3, 4, 5]
+    assert c[3][2] == a[3][2]                                      # the parent's next batch
+    assert c[3][0] == pytest.approx(a[3][0], rel=1e-3)             # from the parent's weights
+    assert [c[s][1] for s in (3, 4, 5)] == pytest.approx([2e-3, 2e-3, 1e-3])   # warmup 1, then to 0 at 6
+    ck = torch.load(cont.run_path / "ckpt.pt", weights_only=False)
+    assert (ck["step"], ck["examples"]) == (6, 12)
+    with pytest.raises(SystemExit, match="start_step"):
+        tiny_run("d", steps=6, start_step=3)                       # a continuation needs its parent
+    with pytest.raises(SystemExit, match="start_step"):
+        tiny_run("e", steps=3, start_step=3, init_adapter=str(snapshot))
