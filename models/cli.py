@@ -48,7 +48,9 @@ def add_cli(sub) -> None:
     q.add_argument("--precision-check", type=int, metavar="N",
                    help="train N steps with fp32 weights and padded batches, and N with the config's "
                         "precision and packing, from the same start; print JSON")
-    q.add_argument("--curve-png", metavar="CSV", help="draw a run's learning curve (curve.csv) as PNG")
+    q.add_argument("--curve-png", metavar="CSV", nargs="+",
+                   help="draw a run's learning curve (curve.csv) as PNG next to it; after it, the "
+                        "curves of its continuations (start_step), drawn on from where it stopped")
     q.add_argument("--reference", metavar="CONFIG",
                    help="with --precision-check: the reference run's config (default: this config "
                         "with fp32 weights and padded batches)")

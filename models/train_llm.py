@@ -400,8 +400,9 @@ def append_curve(path: Path, row: dict) -> None:
         w.writerow(row)
 
 
-def draw_curve(csv_path: Path, png: Path) -> Path:
-    """The learning curve: dev F1 per corpus (and their mean) against examples seen."""
+def draw_curve(csv_path: Path, png: Path, continuations: tuple[Path, ...] = ()) -> Path:
+    """The learning curve: dev F1 per corpus (and their mean) against examples seen; the points of
+    a run's continuations follow its own, each start marked by a dashed line."""
     import csv
 
     import matplotlib
@@ -412,6 +413,13 @@ def draw_curve(csv_path: Path, png: Path) -> Path:
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
     if not rows:
         raise SystemExit(f"{csv_path}: no curve points yet")
+    starts = []
+    for cont in continuations:
+        more = list(csv.DictReader(Path(cont).open(encoding="utf-8")))
+        if more and int(more[0]["examples"]) <= int(rows[-1]["examples"]):
+            raise SystemExit(f"{cont}: its points do not follow {csv_path}'s")
+        starts.append(int(rows[-1]["examples"]) / 1000)
+        rows += more
     skip = {"step", "examples", "wall_s", "train_loss", "mean_f1"}
     corpora = [k for k in rows[0] if k not in skip]
     x = [int(r["examples"]) / 1000 for r in rows]
@@ -421,6 +429,8 @@ def draw_curve(csv_path: Path, png: Path) -> Path:
         ax.plot(x, [float(r[c]) for r in rows], marker=".", linewidth=1, label=c,
                 color=colors[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20])
     ax.plot(x, [float(r["mean_f1"]) for r in rows], color="black", linewidth=2.5, label="mean")
+    for k, at in enumerate(starts):
+        ax.axvline(at, color="grey", linestyle="--", linewidth=1, label="continuation" if k == 0 else None)
     ax.set_xlabel("training examples seen (thousands)")
     ax.set_ylabel("dev F1 (seeded sample)")
     ax.grid(alpha=0.3)
@@ -681,8 +691,8 @@ def main(argv=None) -> int:
 def run_cli(a) -> int:
     """``biotag train llm`` with its parsed arguments."""
     if getattr(a, "curve_png", None):
-        p = Path(a.curve_png)
-        print(draw_curve(p, p.with_suffix(".png")))
+        first, *more = [Path(c) for c in a.curve_png]
+        print(draw_curve(first, Path(a.curve_png[-1]).with_suffix(".png"), tuple(more)))
         return 0
     if not a.config:
         raise SystemExit("--config is required")

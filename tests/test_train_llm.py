@@ -695,3 +695,16 @@ def test_a_continuation_draws_its_parents_next_batches_from_its_snapshot(tiny_ru
         tiny_run("d", steps=6, start_step=3)                       # a continuation needs its parent
     with pytest.raises(SystemExit, match="start_step"):
         tiny_run("e", steps=3, start_step=3, init_adapter=str(snapshot))
+
+
+def test_the_curve_png_draws_a_continuation_after_its_parent(tmp_path):
+    from biotag.models.train_llm import draw_curve
+
+    head = "step,examples,wall_s,train_loss,ncbi-disease,mean_f1\n"
+    parent, cont = tmp_path / "a.csv", tmp_path / "b.csv"
+    parent.write_text(head + "0,0,1,0.5,60.0,60.0\n400,6400,9,0.2,70.0,70.0\n")
+    cont.write_text(head + "600,9600,4,0.1,72.0,72.0\n")
+    png = draw_curve(parent, tmp_path / "b.png", (cont,))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit, match="do not follow"):
+        draw_curve(cont, tmp_path / "c.png", (parent,))
