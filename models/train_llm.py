@@ -513,6 +513,12 @@ def resume_state(cfg: TrainConfig, raw: dict, model, opt, table) -> tuple[int, f
         model.load_trainable_state({k: v.float() for k, v in load_file(str(run_dir / "state.safetensors")).items()})
         log(f"resumed from {state} at step {s['step']} (LoRA weights; fresh optimizer moments)")
         return s["step"], s.get("wall_s", 0.0), s.get("examples", 0)
+    return fresh_start(cfg, model, table)
+
+
+def fresh_start(cfg: TrainConfig, model, table) -> tuple[int, float, int]:
+    """A run's first (step, wall seconds, examples seen): ``start_step`` (0 unless it continues
+    another run), after a warm start from ``init_adapter`` where one is set."""
     if cfg.init_adapter:
         load_adapter_into(model, table, resolve(cfg.init_adapter))
     return cfg.start_step, 0.0, cfg.start_step * cfg.batch_size * cfg.grad_accum
@@ -552,10 +558,10 @@ def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | No
         f"pack_len {cfg.pack_len or 'off'}, config {config_hash(raw)}")
     opt = make_optimizer(cfg, model)
     base_lrs = [g["lr"] for g in opt.param_groups]
-    start = (cfg.start_step, 0.0, cfg.start_step * cfg.batch_size * cfg.grad_accum)
-    step, wall0, examples = resume_state(cfg, raw, model, opt, table) if resume else start
-    if not resume and cfg.init_adapter:
-        load_adapter_into(model, table, resolve(cfg.init_adapter))
+    if resume:
+        step, wall0, examples = resume_state(cfg, raw, model, opt, table)
+    else:
+        step, wall0, examples = fresh_start(cfg, model, table)
     total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
     model.train()
     t_start = t_ckpt = t_log = time.time()
@@ -574,9 +580,9 @@ def train(cfg: TrainConfig, raw: dict, resume: bool = False, max_steps: int | No
             f"({time.time() - t0:.0f} s) {f1}")
         return time.time() - t0
 
+    # the starting point (a warm start's model, or the base); a continuation's is its parent's last
     if every and step == 0 and not (run_dir / "curve.csv").exists():
-        curve_s += record_curve()    # the starting point (a warm start's model, or the base);
-    #                                  a continuation's starting point is its parent's last one
+        curve_s += record_curve()
     stop = pause_on_signal()
     while step < total and not stop:
         micro = [make_batch(cfg, batch_at(cfg, step, m, mix, table, cfg.max_len)) for m in range(cfg.grad_accum)]
@@ -691,8 +697,8 @@ def main(argv=None) -> int:
 def run_cli(a) -> int:
     """``biotag train llm`` with its parsed arguments."""
     if getattr(a, "curve_png", None):
-        first, *more = [Path(c) for c in a.curve_png]
-        print(draw_curve(first, Path(a.curve_png[-1]).with_suffix(".png"), tuple(more)))
+        paths = [Path(c) for c in a.curve_png]
+        print(draw_curve(paths[0], paths[-1].with_suffix(".png"), tuple(paths[1:])))
         return 0
     if not a.config:
         raise SystemExit("--config is required")
