@@ -106,3 +106,22 @@ def test_evaluate_on_corpus_writes_resumable_predictions(tmp_path):
     resumed = evaluate_on_corpus(decoder(CountingBackend()), "ncbi-disease", "dev", data, pred_out=out,
                                  model_id="m1")
     assert resumed["run"]["resumed_documents"] == 1 and resumed["micro"] == first["micro"]
+
+
+def test_bundle_identity_changes_with_the_thresholds_a_selector_filters_with():
+    from types import SimpleNamespace
+
+    from biotag.runtime.model_eval import bundle_identity
+
+    manifest = {"llm": {"file": "m.gguf"}, "selector": {"file": "s.onnx"},
+                "files": {"m.gguf": {"sha256": "aaa"}, "s.onnx": {"sha256": "bbb"}}}
+    shipped = SimpleNamespace(selector=object(), thresholds={"Gene": 0.3, "*": 0.0}, fusion="geometric")
+    keep_all = SimpleNamespace(selector=object(), thresholds={"*": 0.0}, fusion="geometric")
+    other_fusion = SimpleNamespace(selector=object(), thresholds={"Gene": 0.3, "*": 0.0}, fusion="selector")
+    no_selector = SimpleNamespace(selector=None, thresholds={"Gene": 0.3}, fusion="geometric")
+    ids = [bundle_identity(manifest, p) for p in (shipped, keep_all, other_fusion, no_selector)]
+    assert len(set(ids)) == 4 and all(i.startswith("aaa") for i in ids)
+    assert "bbb" in ids[0] and "bbb" not in ids[3]
+    # the same rule in another key order is the same run
+    reordered = SimpleNamespace(selector=object(), thresholds={"*": 0.0, "Gene": 0.3}, fusion="geometric")
+    assert bundle_identity(manifest, reordered) == ids[0]

@@ -255,6 +255,20 @@ def predict_resumable(model, docs: Sequence[Document], task: Task, pred_out: Pat
     return pred, sum(by_id[d.id][1] for d in docs), resumed
 
 
+def bundle_identity(manifest: dict, pipe: Pipeline) -> str:
+    """What makes a bundle's predictions what they are, for resume keys: the GGUF's sha256 and,
+    when the selector runs, its sha256 and the thresholds and score fusion it is filtered with
+    (a partial file written under other thresholds is not continued)."""
+    files = manifest.get("files", {})
+    ident = str(files.get(manifest["llm"]["file"], {}).get("sha256", ""))
+    if pipe.selector is not None:
+        sel = manifest.get("selector") or {}
+        ident += " selector=" + str(files.get(sel.get("file"), {}).get("sha256", ""))
+        rule = json.dumps({"thresholds": pipe.thresholds, "fusion": pipe.fusion}, sort_keys=True)
+        ident += " thresholds=" + hashlib.sha256(rule.encode("utf-8")).hexdigest()[:16]
+    return ident
+
+
 def _pipeline(args) -> tuple[Pipeline, str, str]:
     """The pipeline eval-model runs (a bundle's, with its selector unless --no-selector; or a bare
     GGUF's), its decoding format and the model's identity for resume keys."""
@@ -270,10 +284,7 @@ def _pipeline(args) -> tuple[Pipeline, str, str]:
         pipe = tagger.pipeline
         if args.no_selector:
             pipe.selector = None
-        model_id = b.manifest.get("files", {}).get(llm["file"], {}).get("sha256", "")
-        sel = b.manifest.get("selector") or {}
-        if pipe.selector is not None:
-            model_id += " selector=" + str(b.manifest.get("files", {}).get(sel.get("file"), {}).get("sha256", ""))
+        model_id = bundle_identity(b.manifest, pipe)
         fmt = llm.get("format", FORMAT_S)
     else:
         from ..llm import LlamaBackend, llama_tokenize_fn, load_llama
