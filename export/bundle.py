@@ -101,11 +101,13 @@ def adapter_format(adapter_dir) -> str:
 def build_bundle(out_dir, adapter_dir, quant: str = "q4_k_m", name: str = "biotag-default",
                  version: str = "0.1.0", fmt: str | None = None, profiles: dict | None = None,
                  selector_dir=None, metrics: dict | None = None, cache: bool = True,
-                 progress: bool = True, marker_bias: float = 0.0) -> Path:
+                 progress: bool = True, marker_bias: float = 0.0,
+                 task_bias: dict[str, float] | None = None) -> Path:
     """Write ``manifest.json`` in ``out_dir`` (which may be the adapter folder itself). With
     ``cache`` the GGUF goes to the bundle's cache folder and is listed with its rebuild recipe.
     ``fmt``: the output format the model was trained on; by default the adapter's own
-    (``config.json`` -> ``training_config.format``), so a format-P model is never decoded as S."""
+    (``config.json`` -> ``training_config.format``), so a format-P model is never decoded as S.
+    ``task_bias``: instruction name -> its own marker bias (others use ``marker_bias``)."""
     fmt = fmt or adapter_format(adapter_dir)
     from biotag.models.gemma import base_gguf_path
 
@@ -115,7 +117,8 @@ def build_bundle(out_dir, adapter_dir, quant: str = "q4_k_m", name: str = "biota
     out_dir.mkdir(parents=True, exist_ok=True)
     rel = f"model-{quant}.gguf"
     manifest = {"schema_version": SCHEMA_VERSION, "name": name, "version": version, "files": {},
-                "llm": {"file": rel, "quant": quant, "format": fmt, "marker_bias": marker_bias},
+                "llm": {"file": rel, "quant": quant, "format": fmt, "marker_bias": marker_bias,
+                        **({"task_bias": dict(task_bias)} if task_bias else {})},
                 "profiles": profiles or {"en": ["bc5cdr", "bc2gm", "linnaeus", "jnlpba"], "zh": ["cmeee"]},
                 "selector": None, "gazetteer": None, "base_model": base_info(),
                 "metrics": metrics or {}, "library_versions": _versions()}

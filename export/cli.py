@@ -28,6 +28,24 @@ def _export_llm(args) -> int:
     return 0
 
 
+def _task_bias(items) -> dict[str, float]:
+    """``--task-bias NAME=X`` values as {instruction: bias}."""
+    from biotag.runtime.errors import InputError
+    from biotag.runtime.prompting import DATASETS
+
+    out = {}
+    for item in items or []:
+        name, sep, val = item.partition("=")
+        if not sep or name not in DATASETS:
+            raise InputError(f"--task-bias {item!r}: expected NAME=NUMBER with NAME one of "
+                             f"{', '.join(DATASETS)}")
+        try:
+            out[name] = float(val)
+        except ValueError:
+            raise InputError(f"--task-bias {item!r}: {val!r} is not a number") from None
+    return out
+
+
 def _export_bundle(args) -> int:
     from .bundle import build_bundle
 
@@ -36,7 +54,7 @@ def _export_bundle(args) -> int:
     metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8")) if args.metrics else None
     mf = build_bundle(args.out, args.adapter, args.quant, args.name, args.version,
                       selector_dir=args.selector, cache=not args.no_cache, progress=not args.quiet,
-                      marker_bias=args.marker_bias, metrics=metrics)
+                      marker_bias=args.marker_bias, metrics=metrics, task_bias=_task_bias(args.task_bias))
     print(f"wrote {mf}")
     return 0
 
@@ -87,6 +105,8 @@ def add_cli(sub) -> None:
                    help="exported selector folder (selector.json, ONNX, tokenizer.json)")
     b.add_argument("--marker-bias", type=float, default=0.0,
                    help="log-odds added to marker logits at decoding (tuned on dev sets)")
+    b.add_argument("--task-bias", action="append", metavar="NAME=X",
+                   help="marker bias of one instruction (e.g. bc2gm=0.5), instead of --marker-bias; repeatable")
     b.add_argument("--metrics", help="JSON file with measured metrics to record in the manifest")
     b.add_argument("--name", default="biotag-default")
     b.add_argument("--version", default="0.1.0")

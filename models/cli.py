@@ -30,6 +30,13 @@ def _train_selector(args) -> int:
     return run_cli(args)
 
 
+def _train_soup(args) -> int:
+    _need_train_extra()
+    from .soup import run_cli
+
+    return run_cli(args)
+
+
 def _train_eval(args) -> int:
     _need_train_extra()
     from .eval_llm import run
@@ -38,7 +45,7 @@ def _train_eval(args) -> int:
 
 
 def add_cli(sub) -> None:
-    p = sub.add_parser("train", help="train the tagging LLM or the selector (needs biotag[train])")
+    p = sub.add_parser("train", help="train the tagging LLM or the selector, or average adapters (needs biotag[train])")
     tsub = p.add_subparsers(dest="what", metavar="WHAT")
     q = tsub.add_parser("llm", help="fine-tune the tagging LLM from a config file")
     q.add_argument("--config", help="JSON config in models/configs/ (settings and defaults: models/train_llm.py)")
@@ -62,6 +69,11 @@ def add_cli(sub) -> None:
     q.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     q.add_argument("--max-steps", type=int, help="stop early after this many steps (no artifacts)")
     q.set_defaults(func=_train_selector)
+    q = tsub.add_parser("soup", help="average adapters trained one after another from the same start")
+    q.add_argument("--adapter", nargs="+", required=True, metavar="DIR",
+                   help="adapter folders written by 'biotag train llm' (same rank, targets and markers)")
+    q.add_argument("--out", required=True, metavar="DIR", help="folder for the averaged adapter")
+    q.set_defaults(func=_train_soup)
     e = tsub.add_parser("eval", help="evaluate the fp32 PyTorch model (base + adapter) on corpora")
     e.add_argument("--adapter", required=True, help="folder written by 'biotag train llm'")
     e.add_argument("--corpus", nargs="+", required=True)

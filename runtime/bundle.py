@@ -4,7 +4,9 @@ manifest.json (schema 1)::
 
     {"schema_version": 1, "name": str, "version": str,
      "files": {"<relative path>": {"sha256": str, "size": int}, ...},
-     "llm": {"file": str, "quant": str, "format": "S"|"P"},
+     "llm": {"file": str, "quant": str, "format": "S"|"P",
+             "marker_bias": float,                     # log-odds toward markers, every instruction
+             "task_bias": {instruction: float}},       # optional: an instruction's own bias
      "profiles": {"en": [dataset, ...], "zh": [...]},      # tasks run on user text per language
      "selector": null | {"file": str, "tokenizer": str, "thresholds": {type: float}, "default": float,
                          "fusion": "selector" | "geometric"},   # what thresholds compare (selector.fuse)
@@ -93,6 +95,10 @@ class Bundle:
         for key in ("llm", "selector", "profiles"):
             if manifest.get(key) is not None and not isinstance(manifest[key], dict):
                 raise ModelError(f"{mf}: {key!r} must be an object, found {_json_kind(manifest[key])}")
+        bias = (manifest.get("llm") or {}).get("task_bias")
+        if bias is not None and not (isinstance(bias, dict) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in bias.values())):
+            raise ModelError(f"{mf}: llm.task_bias must map instruction names to numbers")
         return cls(root, manifest)
 
     def llm_path(self) -> Path | None:

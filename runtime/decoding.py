@@ -74,7 +74,8 @@ class ConstrainedDecoder:
 
     def __init__(self, backend: Backend, table: TokenTable, speculative: bool = True,
                  one_token_per_call: bool = False, marker_bias: float = 0.0,
-                 draft_words: int | None = None, adjacency_guard: bool = True):
+                 draft_words: int | None = None, adjacency_guard: bool = True,
+                 task_bias: dict[str, float] | None = None):
         self.backend = backend
         # cap runs of adjacent outermost spans at what the training data has (see decode); off only
         # to measure what the guard changes
@@ -82,6 +83,10 @@ class ConstrainedDecoder:
         # added to every marker's logit before the greedy choice (a log-odds shift toward tagging,
         # tuned on dev sets; confidences are still computed from the unshifted logits)
         self.marker_bias = float(marker_bias)
+        # instruction name -> its own marker bias (a bundle's llm.task_bias, tuned on that
+        # instruction's dev set); instructions not named use marker_bias
+        self.task_bias = {str(k): float(v) for k, v in (task_bias or {}).items()}
+        self._bias = self.marker_bias   # the bias of the decode in progress
         self.table = table
         self.speculative = speculative
         self.one_token_per_call = one_token_per_call
@@ -93,10 +98,14 @@ class ConstrainedDecoder:
         self.max_adjacent: int | None = None  # of the current decode (see decode)
         self._blocked_at: set[int] = set()
 
+    def bias_for(self, instruction: str | None) -> float:
+        """The marker bias of one instruction (task_bias, else marker_bias)."""
+        return self.task_bias.get(instruction, self.marker_bias) if instruction else self.marker_bias
+
     def _choose(self, scores) -> int:
-        if self.marker_bias and len(scores) > 1:
+        if self._bias and len(scores) > 1:
             scores = np.asarray(scores, dtype=np.float64).copy()
-            scores[1:] += self.marker_bias
+            scores[1:] += self._bias
         return int(np.argmax(scores))
 
     def _cands(self, st: _State, words, types, fmt):
@@ -129,14 +138,17 @@ class ConstrainedDecoder:
         return self.backend.append(tokens, queries)
 
     def decode(self, prompt_ids: Sequence[int], words: Sequence[str], types: Sequence[str],
-               fmt: str = FORMAT_S, pass_type: str | None = None, max_adjacent: int | None = None) -> list[Span]:
+               fmt: str = FORMAT_S, pass_type: str | None = None, max_adjacent: int | None = None,
+               marker_bias: float | None = None) -> list[Span]:
         """``max_adjacent``: at most this many outermost spans in a row with no untagged word between
         them. A greedy decoder can fall into a loop that tags every following word; the training data
         bounds how many such spans a sentence really has (prompting.MAX_ADJACENT). Once a run of that
         many has closed, no new span opens for the rest of this pass (spans already open still close;
         a version that only refused the one extra span let the loop resume after one untagged word).
         This also drops a later entity after a legitimate run of ``max_adjacent`` (``guard_would_stop``
-        says exactly when); stopping only when the model wants one more is the unmeasured refinement."""
+        says exactly when); stopping only when the model wants one more is the unmeasured refinement.
+        ``marker_bias``: this decode's bias (None: the decoder's marker_bias)."""
+        self._bias = self.marker_bias if marker_bias is None else float(marker_bias)
         st = _State()
         n = len(words)
         self.scores = {}
@@ -257,7 +269,7 @@ def tag_words_scored(decoder: ConstrainedDecoder, task: Task, words: Sequence[st
         prompt = decoder.table.prompt_ids(task, words, types, prefix)
         decoder.decode(prompt, words, list(types), task.fmt,
                        pass_type=types[0] if task.fmt != FORMAT_S else None,
-                       max_adjacent=max_adjacent_run(task.dataset))
+                       max_adjacent=max_adjacent_run(task.dataset), marker_bias=decoder.bias_for(task.dataset))
         for sp, p in decoder.scores.items():
             out[sp] = max(out.get(sp, 0.0), p)
     return out

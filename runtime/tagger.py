@@ -52,7 +52,7 @@ class Tagger:
                  device: str = "cpu", selector=None, thresholds: dict[str, float] | None = None,
                  name: str = "custom", version: str = "0", max_words: int = 80, n_ctx: int = 2048,
                  marker_bias: float = 0.0, fusion: str = "selector",
-                 marker_units: dict[str, int] | None = None):
+                 marker_units: dict[str, int] | None = None, task_bias: dict[str, float] | None = None):
         from .llm import LlamaBackend, llama_tokenize_fn, load_llama
 
         if isinstance(selector, dict):  # a worker process rebuilds the selector from its spec
@@ -75,7 +75,8 @@ class Tagger:
         # type appended to the canonical types after the model was trained is not offered to it
         self.table = TokenTable(llama_tokenize_fn(self.llm), self.llm.token_bos(), marker_units)
         self.decoder = ConstrainedDecoder(LlamaBackend(self.llm), self.table, speculative=True,
-                                          marker_bias=marker_bias, draft_words=self.DRAFT_WORDS)
+                                          marker_bias=marker_bias, draft_words=self.DRAFT_WORDS,
+                                          task_bias=task_bias)
         self.name, self.version = name, version
         self.llm_path = str(llm_path)
         # on_progress(doc_id, characters done, characters in all) after each segment of tag()
@@ -86,6 +87,7 @@ class Tagger:
         self.spec = dict(llm_path=str(llm_path), fmt=fmt, profiles=self.profiles, threads=threads,
                          device=self.device, thresholds=self.thresholds, name=name, version=version,
                          max_words=max_words, n_ctx=n_ctx, marker_bias=marker_bias, fusion=fusion,
+                         task_bias=dict(task_bias or {}),
                          selector=selector.spec() if selector is not None else None,
                          marker_units=marker_units)
 
@@ -125,7 +127,7 @@ class Tagger:
         return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), b.manifest.get("profiles"),
                    threads, device, selector, thresholds, b.name, b.version,
                    marker_bias=float(llm.get("marker_bias", 0.0)), fusion=fusion,
-                   marker_units=trained_marker_units(root))
+                   marker_units=trained_marker_units(root), task_bias=llm.get("task_bias"))
 
     # --- tagging: everything goes through the pipeline (runtime.pipeline) ------------------
     def tagged_types(self) -> list[str]:

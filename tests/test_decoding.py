@@ -90,3 +90,17 @@ def test_markers_are_single_special_tokens_never_produced_by_text():
     ids = set(TABLE.marker_ids.values())
     for w in ["⟦", "⟧", "<unused0>", "[", "]"]:
         assert not ids & set(TABLE.word_ids(w))
+
+
+def test_an_instructions_own_marker_bias_applies_only_under_it():
+    words = ["word%d" % i for i in range(20)]
+    ncbi = Task("ncbi-disease", ("Disease",), FORMAT_S)
+    bc2gm = Task("bc2gm", ("Gene",), FORMAT_S)
+    # markers never beat the copy unbiased (rate 0); a bias of 5 log-odds makes them win
+    dec = ConstrainedDecoder(HashBackend(0.0), TABLE, task_bias={"bc2gm": 5.0})
+    assert dec.bias_for("bc2gm") == 5.0 and dec.bias_for("ncbi-disease") == 0.0
+    assert tag_words(dec, ncbi, words) == []
+    assert tag_words(dec, bc2gm, words) != []
+    # the decoder-wide bias is what the others get, and an explicit bias of 0 overrides it
+    dec = ConstrainedDecoder(HashBackend(0.0), TABLE, marker_bias=5.0, task_bias={"bc2gm": 0.0})
+    assert tag_words(dec, bc2gm, words) == [] and tag_words(dec, ncbi, words) != []

@@ -455,3 +455,14 @@ def test_bundle_format_comes_from_the_adapter(tmp_path):
     (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelError):
         adapter_format(tmp_path)
+
+
+def test_task_bias_option_names_a_known_instruction_and_a_number():
+    from biotag.export.cli import _task_bias
+    from biotag.runtime.errors import InputError
+
+    assert _task_bias(["bc2gm=0.5", "profile-en=2"]) == {"bc2gm": 0.5, "profile-en": 2.0}
+    assert _task_bias(None) == {}
+    for bad in ("bc2gmm=0.5", "bc2gm", "bc2gm=high"):
+        with pytest.raises(InputError):
+            _task_bias([bad])

@@ -307,7 +307,9 @@ def test_bundle_verify_checks_and_names_the_gguf_that_is_loaded(tiny_bundle, tmp
 
 @pytest.mark.parametrize("manifest", ["[]", '"text"', "3", "null",
                                       '{"schema_version": 1, "files": []}',
-                                      '{"schema_version": 1, "files": {}, "llm": "model.gguf"}'])
+                                      '{"schema_version": 1, "files": {}, "llm": "model.gguf"}',
+                                      '{"schema_version": 1, "files": {}, "llm": {"file": "m.gguf", '
+                                      '"task_bias": {"bc2gm": "high"}}}'])
 def test_manifest_that_is_json_but_not_a_manifest(tmp_path, manifest):
     (tmp_path / "manifest.json").write_text(manifest)
     for args in (["bundle", "verify", tmp_path], ["tag", "-", "--bundle", tmp_path]):

@@ -198,3 +198,17 @@ def test_selector_fusion_in_the_tagger(tagger):
         tagger.selector, tagger.thresholds, tagger.fusion = saved
     with pytest.raises(ModelError):
         Tagger(tagger.llm_path, fusion="product")
+
+
+def test_a_bundles_task_bias_reaches_the_decoder(tmp_path):
+    from conftest import build_tiny_bundle
+
+    root = build_tiny_bundle(tmp_path / "b")
+    mf = json.loads((root / "manifest.json").read_text())
+    mf["llm"].update(marker_bias=1.0, task_bias={"linnaeus": 2.5})
+    (root / "manifest.json").write_text(json.dumps(mf))
+    t = Tagger.load(root, device="cpu", threads=1)
+    assert t.decoder.bias_for("linnaeus") == 2.5 and t.decoder.bias_for("bc5cdr") == 1.0
+    assert t.spec["task_bias"] == {"linnaeus": 2.5}
+    # a worker process rebuilds the same tagger from the spec
+    assert Tagger(**{**t.spec}).decoder.task_bias == {"linnaeus": 2.5}

@@ -279,8 +279,9 @@ def _pipeline(args) -> tuple[Pipeline, str, str]:
         tagger = Tagger.load(args.bundle, device="cpu", threads=args.threads)
         b = Bundle.open(args.bundle)
         llm = b.manifest["llm"]
-        if args.marker_bias is not None:
+        if args.marker_bias is not None:   # one bias for every instruction
             tagger.decoder.marker_bias = float(args.marker_bias)
+            tagger.decoder.task_bias = {}
         pipe = tagger.pipeline
         if args.no_selector:
             pipe.selector = None
@@ -299,7 +300,10 @@ def _pipeline(args) -> tuple[Pipeline, str, str]:
         model_id = f"{os.path.abspath(args.gguf)}:{st.st_size}:{st.st_mtime_ns}"
         fmt = FORMAT_S
     pipe.decoder.adjacency_guard = not args.no_adjacency_guard
-    return pipe, fmt, model_id + f" marker_bias={pipe.decoder.marker_bias}"
+    bias = f" marker_bias={pipe.decoder.marker_bias}"
+    if pipe.decoder.task_bias:
+        bias += " task_bias=" + json.dumps(pipe.decoder.task_bias, sort_keys=True)
+    return pipe, fmt, model_id + bias
 
 
 def _run(args) -> int:
@@ -344,7 +348,8 @@ def add_cli(sub) -> None:
     p.add_argument("--pred-dir", help="write the predictions as JSONL here (CORPUS.SPLIT.jsonl); a run "
                    "that is stopped and started again with the same arguments continues where it stopped")
     p.add_argument("--marker-bias", type=float, default=None,
-                   help="log-odds added to marker logits (default: the bundle's, else 0)")
+                   help="log-odds added to marker logits under every instruction (default: the bundle's "
+                   "marker_bias and per-instruction task_bias, else 0)")
     p.add_argument("--no-adjacency-guard", action="store_true",
                    help="decode without the cap on adjacent entities (to measure what the guard changes)")
     p.add_argument("--reuse", metavar="OLD.jsonl",
