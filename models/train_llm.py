@@ -43,7 +43,10 @@ from .run_scaffold import (load_checkpoint, log, lr_factor, read_config, refuse_
 @dataclass(frozen=True)
 class TrainConfig:
     name: str                                  # run name: runs/<name>/ and models/<name>/
-    datasets: dict                             # dataset -> {weight, sources, split, cap, keep_empty, task}
+    datasets: dict                             # dataset -> {weight, sources, split, cap, keep_empty, task,
+    #                                            profile}; "profile": false keeps a corpus out of the
+    #                                            profile instruction (its guideline conflicts with the
+    #                                            profile's types: AnatEM's Anatomy includes cancers and cells)
     steps: int                                 # optimizer steps of the whole run (the LR schedule's length)
     lr: float                                  # peak learning rate of the LoRA weights
     # data
@@ -117,6 +120,9 @@ class TrainConfig:
             raise SystemExit("config: a run that starts at start_step > 0 continues init_adapter; set it")
         if not 0 <= c.profile.get("share", 0) <= 1:
             raise SystemExit("config profile.share must be in [0, 1]")
+        bad = sorted(n for n, dc in c.datasets.items() if not isinstance(dc.get("profile", True), bool))
+        if bad:
+            raise SystemExit(f"config datasets {', '.join(bad)}: 'profile' must be true or false")
         return c
 
     def get(self, key, default=None):   # dict-style access for the data helpers
@@ -229,7 +235,10 @@ def batch_at(cfg, step: int, micro: int, mix: dict, table, max_len: int):
     while len(seqs) < cfg["batch_size"]:
         name = rng.choices(names, weights=[w[n] for n in names])[0]
         ex = mix[name][rng.randrange(len(mix[name]))]
-        if share and name in cfg["datasets"] and rng.random() < share:
+        # the draw is made for every corpus, so a corpus kept out of the profile leaves every
+        # other example of the batch as it would have been
+        if share and name in cfg["datasets"] and rng.random() < share \
+                and cfg["datasets"][name].get("profile", True):
             ex = profile_example(ex, profile_for(DATASETS.get(name, (name, "en"))[1])) or ex
         passes = example_sequences(table, ex)
         s = passes[rng.randrange(len(passes))]

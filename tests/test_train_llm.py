@@ -225,6 +225,30 @@ def test_batches_are_a_pure_function_of_seed_and_step():
     assert [s.ids for s in a] != [s.ids for s in c]
 
 
+def test_a_corpus_kept_out_of_the_profile_leaves_the_other_examples_as_they_were():
+    from biotag.models.train_llm import batch_at
+
+    ncbi, anat = Task.for_corpus("ncbi-disease"), Task.for_corpus("anatem")
+    mix = {"ncbi-disease": [Example(ncbi, f"case {i} of colon cancer".split(), [Span(3, 5, "Disease")])
+                            for i in range(30)],
+           "anatem": [Example(anat, f"tumour {i} of the colon".split(), [Span(0, 1, "Anatomy")])
+                      for i in range(30)]}
+    base = {"seed": 5, "batch_size": 16, "profile": {"share": 0.5}}
+    both = dict(base, datasets={"ncbi-disease": {}, "anatem": {}})
+    out = dict(base, datasets={"ncbi-disease": {}, "anatem": {"profile": False}})
+    from biotag.models.llm_data import profile_example
+
+    anat_profile = {tuple(q.ids) for ex in mix["anatem"]
+                    for q in example_sequences(TABLE, profile_example(ex, "profile-en"))}
+    a = [tuple(s.ids) for m in range(4) for s in batch_at(both, 3, m, mix, TABLE, 256)]
+    b = [tuple(s.ids) for m in range(4) for s in batch_at(out, 3, m, mix, TABLE, 256)]
+    assert any(x in anat_profile for x in a)          # anatem asked under the profile
+    assert not any(y in anat_profile for y in b)      # ... and not when kept out
+    # every other example is the same sequence in the same place
+    assert all(x == y for x, y in zip(a, b) if x not in anat_profile)
+    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == sum(x in anat_profile for x in a)
+
+
 def _shared_data():
     from biotag.runtime.corpora import default_data_dir
 
