@@ -118,3 +118,29 @@ def test_profile_types_score_fine_gene_types_as_gene(tmp_path, monkeypatch):
                       profile_types=True)["corpora"]["jnlpba"]
     assert typed["f1_a"] == pytest.approx(100) and typed["f1_b"] == pytest.approx(100 * 2 * 45 / (45 + 60))
     assert typed["high"] < 0
+
+
+def test_misses_say_what_became_of_each_gold_entity(tmp_path, golds, capsys):
+    text = "aspirin caused acute renal failure and fever"
+    g = [Document("d1", text, [Entity(0, 7, "Chemical", "aspirin"), Entity(15, 34, "Disease", "acute renal failure"),
+                               Entity(39, 44, "Disease", "fever")])]
+    p = [Document("d1", text, [Entity(0, 7, "Chemical", "aspirin"), Entity(21, 34, "Disease", "renal failure")])]
+    assert C.miss_reasons(g, p) == {"gold": 3, "found": 1, "boundary": 1, "not_tagged": 1, "wrong_type": {}}
+    p = [Document("d1", text, [Entity(0, 7, "Gene", "aspirin"), Entity(39, 44, "Symptom", "fever")])]
+    m = C.miss_reasons(g, p)
+    assert m["found"] == 0 and m["wrong_type"] == {"Chemical->Gene": 1, "Disease->Symptom": 1}
+    assert m["not_tagged"] == 1 and m["boundary"] == 0
+    # through the command: both folders, every corpus
+    for c, gd in golds.items():
+        write(tmp_path / "old", c, found(gd, 0.3))
+        write(tmp_path / "new", c, found(gd, 0.9))
+    assert main(["compare", str(tmp_path / "old"), str(tmp_path / "new"), "--corpus", *golds,
+                 "--rounds", "50", "--misses", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for c in golds:
+        a, b = r["misses"][c]["a"], r["misses"][c]["b"]
+        assert a["gold"] == b["gold"] > 0 and b["found"] > a["found"]
+        assert a["found"] + a["boundary"] + a["not_tagged"] + sum(a["wrong_type"].values()) == a["gold"]
+    assert main(["compare", str(tmp_path / "old"), str(tmp_path / "new"), "--corpus", *golds,
+                 "--rounds", "50", "--misses"]) == 0
+    assert "| **all** | B |" in capsys.readouterr().out
