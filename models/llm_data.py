@@ -33,11 +33,16 @@ class Example:
     # partial labels: the types whose openers are candidates at each decision (None: the task's
     # types). A profile example from one corpus allows only the types that corpus annotates.
     allowed: tuple[str, ...] | None = None
+    # with partial labels: at a decision where the gold opens an entity, the openers of every type
+    # compete (a span has one type under the profile: the corpus's entity says what opens here is
+    # not another type). Without it nothing teaches "not Anatomy" at a disease mention.
+    compete_at_openings: bool = False
 
 
-def profile_example(ex: Example, profile: str) -> Example | None:
+def profile_example(ex: Example, profile: str, compete_at_openings: bool = False) -> Example | None:
     """The example under a profile instruction (runtime.profiles): spans mapped to profile types,
-    openers restricted to the types its corpus annotates; None when the corpus has none of them."""
+    openers restricted to the types its corpus annotates (except, with ``compete_at_openings``, where
+    the gold opens an entity); None when the corpus has none of them."""
     from biotag.runtime.profiles import to_profile
 
     allowed = tuple(dict.fromkeys(t for t in (to_profile(profile, x) for x in ex.task.types) if t))
@@ -45,7 +50,8 @@ def profile_example(ex: Example, profile: str) -> Example | None:
         return None
     spans = sorted({Span(s.start, s.end, to_profile(profile, s.type)) for s in ex.spans
                     if to_profile(profile, s.type)})
-    return Example(Task.for_corpus(profile, ex.task.fmt), ex.words, spans, ex.source, allowed)
+    return Example(Task.for_corpus(profile, ex.task.fmt), ex.words, spans, ex.source, allowed,
+                   compete_at_openings)
 
 
 @dataclass
@@ -108,7 +114,8 @@ def build_sequence(table: TokenTable, ex: Example, pass_types: Sequence[str], pr
     for kind, val in target_units(ex.words, within_depth(ex.spans), fmt, pass_type):
         if i >= n:
             break  # the closers at the end are forced: not fed, not supervised
-        marks = marker_choices(table, open_types, fmt, False, depth, just_opened)
+        compete = ex.compete_at_openings and kind == "open" and fmt == FORMAT_S
+        marks = marker_choices(table, pass_types if compete else open_types, fmt, False, depth, just_opened)
         first = table.word_ids(ex.words[i])[0]
         c = [first] + [m[0] for m in marks]
         if kind == "word":

@@ -57,7 +57,9 @@ class TrainConfig:
     dictionary: dict = field(default_factory=dict)  # dictionary examples (VANER): {examples, per_example, weight}
     profile: dict = field(default_factory=dict)  # profile instruction share: {"share": p}; p of the
     #                                            corpus examples are asked under their language's
-    #                                            all-types profile with partial labels (runtime.profiles)
+    #                                            all-types profile with partial labels (runtime.profiles);
+    #                                            "compete_at_openings": true lets every type's opener
+    #                                            compete where the gold opens an entity (llm_data.Example)
     max_len: int = 320                         # longer sequences are not sampled
     # batches
     batch_size: int = 8                        # sequences per micro-batch
@@ -120,6 +122,9 @@ class TrainConfig:
             raise SystemExit("config: a run that starts at start_step > 0 continues init_adapter; set it")
         if not 0 <= c.profile.get("share", 0) <= 1:
             raise SystemExit("config profile.share must be in [0, 1]")
+        extra = sorted(set(c.profile) - {"share", "compete_at_openings"})
+        if extra:
+            raise SystemExit(f"config profile: unknown setting(s) {', '.join(extra)} (share, compete_at_openings)")
         bad = sorted(n for n, dc in c.datasets.items() if not isinstance(dc.get("profile", True), bool))
         if bad:
             raise SystemExit(f"config datasets {', '.join(bad)}: 'profile' must be true or false")
@@ -239,7 +244,8 @@ def batch_at(cfg, step: int, micro: int, mix: dict, table, max_len: int):
         # other example of the batch as it would have been
         if share and name in cfg["datasets"] and rng.random() < share \
                 and cfg["datasets"][name].get("profile", True):
-            ex = profile_example(ex, profile_for(DATASETS.get(name, (name, "en"))[1])) or ex
+            ex = profile_example(ex, profile_for(DATASETS.get(name, (name, "en"))[1]),
+                                 bool((cfg.get("profile") or {}).get("compete_at_openings"))) or ex
         passes = example_sequences(table, ex)
         s = passes[rng.randrange(len(passes))]
         if len(s.ids) <= max_len and s.positions:

@@ -521,6 +521,27 @@ def test_partial_label_loss_ranks_only_the_openers_of_annotated_types():
         assert full_after != pytest.approx(model2.loss(collate([full]))[0].item(), rel=1e-4)
 
 
+def test_openers_of_every_type_compete_where_the_gold_opens_an_entity():
+    from biotag.models.llm_data import profile_example
+
+    ex = Example(Task.for_corpus("ncbi-disease"), "the breast carcinoma recurred".split(), [Span(1, 3, "Disease")])
+    plain = example_sequences(TABLE, profile_example(ex, "profile-en"))[0]
+    comp_ex = profile_example(ex, "profile-en", compete_at_openings=True)
+    (comp,) = example_sequences(TABLE, comp_ex)
+    anat, dis = TABLE.opener_id("Anatomy"), TABLE.opener_id("Disease")
+    assert comp.ids == plain.ids and comp.positions == plain.positions
+    opening = [k for k, (c, g) in enumerate(zip(comp.candidates, comp.gold)) if c[g] == dis]
+    assert len(opening) == 1
+    for k, (c, p) in enumerate(zip(comp.candidates, plain.candidates)):
+        if k in opening:   # "breast carcinoma" opens a Disease: not Anatomy, not any other type
+            assert anat in c and anat not in p and set(p) < set(c)
+            assert all(TABLE.opener_id(t) in c for t in comp_ex.task.types if TABLE.has_type(t))
+        else:              # elsewhere the corpus says nothing about other types
+            assert c == p and anat not in c
+    # the gold choice is the same token in both
+    assert [c[g] for c, g in zip(comp.candidates, comp.gold)] == [c[g] for c, g in zip(plain.candidates, plain.gold)]
+
+
 def test_profile_instruction_round_trips_through_the_decoder():
     from biotag.models.llm_data import profile_example
 
