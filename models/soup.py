@@ -12,19 +12,11 @@ adapter's, with a ``soup`` entry naming each source and its sha256.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from biotag.runtime.bundle import sha256_file
 from biotag.runtime.errors import BiotagError
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def average_lora(adapters: list[dict], rank: int) -> tuple[dict, float]:
@@ -81,7 +73,7 @@ def soup(sources: list[Path], out: Path) -> dict:
     save_file(state, str(out / "adapter.safetensors"))
     cfg = dict(cfgs[-1])
     cfg["soup"] = {"sources": [{"adapter": str(s), "steps": c.get("steps"),
-                                "sha256": _sha256(s / "adapter.safetensors")} for s, c in zip(sources, cfgs)],
+                                "sha256": sha256_file(s / "adapter.safetensors")} for s, c in zip(sources, cfgs)],
                    "energy_lost": lost}
     (out / "config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     gaz = sources[-1] / "gazetteer.tsv"

@@ -236,6 +236,7 @@ def batch_at(cfg, step: int, micro: int, mix: dict, table, max_len: int):
     w = {n: v for n, v in weights_at(cfg, step).items() if mix.get(n)}
     names = sorted(w)
     share = (cfg.get("profile") or {}).get("share", 0.0)
+    compete = bool((cfg.get("profile") or {}).get("compete_at_openings"))
     seqs = []
     while len(seqs) < cfg["batch_size"]:
         name = rng.choices(names, weights=[w[n] for n in names])[0]
@@ -244,8 +245,7 @@ def batch_at(cfg, step: int, micro: int, mix: dict, table, max_len: int):
         # other example of the batch as it would have been
         if share and name in cfg["datasets"] and rng.random() < share \
                 and cfg["datasets"][name].get("profile", True):
-            ex = profile_example(ex, profile_for(DATASETS.get(name, (name, "en"))[1]),
-                                 bool((cfg.get("profile") or {}).get("compete_at_openings"))) or ex
+            ex = profile_example(ex, profile_for(DATASETS.get(name, (name, "en"))[1]), compete) or ex
         passes = example_sequences(table, ex)
         s = passes[rng.randrange(len(passes))]
         if len(s.ids) <= max_len and s.positions:
