@@ -62,12 +62,12 @@ class _Worker(QObject):
     def _cancelled(self, job: int) -> bool:
         return job < self.service._cancel_below or job in self.service._cancelled
 
-    @Slot(str, str, int)
-    def load(self, bundle: str, device: str, threads: int):
+    @Slot(str, str, int, bool)
+    def load(self, bundle: str, device: str, threads: int, one_pass: bool = False):
         from biotag.runtime.tagger import Tagger
 
         try:
-            tagger = Tagger.load(bundle, device=device, threads=threads or None)
+            tagger = Tagger.load(bundle, device=device, threads=threads or None, one_pass=one_pass)
         except BiotagError as exc:
             self.loadFailed.emit(str(exc))
             return
@@ -162,7 +162,7 @@ class TaggerService(QObject):
     batchFinished = Signal(int, object)
     busyChanged = Signal(bool)
 
-    _load = Signal(str, str, int)
+    _load = Signal(str, str, int, bool)
     _tag = Signal(int, str, object, object)
     _batch = Signal(int, object)
 
@@ -212,10 +212,10 @@ class TaggerService(QObject):
             self.busyChanged.emit(False)
 
     # --- requests ---------------------------------------------------------------------------
-    def load(self, bundle: str, device: str = "cpu", threads: int = 0) -> None:
+    def load(self, bundle: str, device: str = "cpu", threads: int = 0, one_pass: bool = False) -> None:
         self._loading = True
         self.busyChanged.emit(True)
-        self._load.emit(str(bundle), device, int(threads or 0))
+        self._load.emit(str(bundle), device, int(threads or 0), bool(one_pass))
 
     def tag(self, text: str, lang: str | None = None, opts=None) -> int:
         job = self._job()

@@ -33,6 +33,24 @@ PROFILE_MAP: dict[str, dict[str, str]] = {
 }
 
 
+# the runtime instructions of a bundle tagging in one pass per segment (``biotag tag --one-pass``)
+ONE_PASS: dict[str, list[str]] = {"en": [PROFILE_EN], "zh": [PROFILE_ZH]}
+
+
+def trained_profiles(bundle_dir) -> bool:
+    """Whether a bundle's model learned the profile instructions: its adapter ``config.json`` says
+    it trained with a profile share above 0 (a model that never saw them cannot run one pass)."""
+    import json
+    from pathlib import Path
+
+    try:
+        cfg = json.loads((Path(bundle_dir) / "config.json").read_text(encoding="utf-8"))
+        share = ((cfg.get("training_config") or {}).get("profile") or {}).get("share", 0)
+        return float(share) > 0
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+
+
 def profile_for(lang: str) -> str:
     return PROFILE_ZH if lang == "zh" else PROFILE_EN
 

@@ -107,9 +107,18 @@ class Tagger:
     # --- loading ----------------------------------------------------------------------------
     @classmethod
     def load(cls, bundle: str | os.PathLike | None = None, device: str = "auto",
-             threads: int | None = None) -> "Tagger":
+             threads: int | None = None, one_pass: bool = False) -> "Tagger":
+        """A bundle's Tagger. ``one_pass``: one pass per segment under the language's profile
+        instruction (every type at once) instead of the bundle's per-dataset instructions: faster,
+        less accurate (the model card measures both); only for a model trained with profiles."""
+        from .profiles import ONE_PASS, trained_profiles
+
         root = Path(bundle) if bundle is not None else default_bundle_dir()
         b = Bundle.open(root)
+        if one_pass and not trained_profiles(root):
+            raise ModelError(f"{b.name} {b.version}: its model was not trained with the one-pass profile "
+                             "instructions (its config.json has no profile share): tag without --one-pass "
+                             "(in biotag-gui: settings, one pass unchecked)")
         llm = b.manifest.get("llm") or {}
         if not isinstance(llm.get("file"), str) or llm["file"] not in b.manifest.get("files", {}):
             raise ModelError(f"{root}: manifest has no llm file listed in its files")
@@ -124,7 +133,8 @@ class Tagger:
             thresholds = dict(sel.get("thresholds", {}))
             thresholds.setdefault("*", sel.get("default", 0.5))
             fusion = sel.get("fusion", "selector")
-        return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), b.manifest.get("profiles"),
+        profiles = ONE_PASS if one_pass else b.manifest.get("profiles")
+        return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), profiles,
                    threads, device, selector, thresholds, b.name, b.version,
                    marker_bias=float(llm.get("marker_bias", 0.0)), fusion=fusion,
                    marker_units=trained_marker_units(root), task_bias=llm.get("task_bias"))

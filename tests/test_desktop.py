@@ -462,6 +462,20 @@ def test_missing_and_bad_bundles(qtbot, settings, tmp_path, tiny_bundle):
     assert settings.bundle_dir == str(tiny_bundle) and w.actions_by_name["tag"].isEnabled()
     about = w.about_dialog().card.toPlainText()
     assert "tiny-test" in about and "no metrics" in about
+    # one pass per sentence: refused for a model never trained with the profile instructions,
+    # then taken (and shown) for one that was; the setting is remembered
+    settings.one_pass = True
+    with qtbot.waitSignal(w.service.loadFailed, timeout=30_000) as blocker:
+        assert w.load_bundle(str(tiny_bundle))
+    assert "without --one-pass" in blocker.args[0]
+    profiled = tmp_path / "profiled"
+    shutil.copytree(tiny_bundle, profiled)
+    (profiled / "config.json").write_text('{"training_config": {"profile": {"share": 0.5}}}')
+    with qtbot.waitSignal(w.service.loaded, timeout=30_000):
+        w.load_bundle(str(profiled))
+    assert "one pass" in w.model_label.text()
+    assert w.service.worker.tagger.profiles == {"en": ["profile-en"], "zh": ["profile-zh"]}
+    assert AppSettings.at(settings.qs.fileName()).one_pass is True
 
 
 def test_settings_remembered(qtbot, settings, tmp_path):
@@ -563,6 +577,9 @@ def test_settings_dialog(review_window, tiny_bundle, tmp_path):
     dlg.threads.setValue(1)
     v = dlg.values()
     assert v["bundle"] == str(tiny_bundle) and v["threads"] == 1 and v["device"] == "cpu"
+    assert v["one_pass"] is False
+    dlg.one_pass.setChecked(True)
+    assert dlg.values()["one_pass"] is True
 
 
 @pytest.mark.skipif(not __import__("shutil").which("xvfb-run"), reason="xvfb-run not installed (Debian xvfb)")

@@ -125,3 +125,16 @@ def test_bundle_identity_changes_with_the_thresholds_a_selector_filters_with():
     # the same rule in another key order is the same run
     reordered = SimpleNamespace(selector=object(), thresholds={"*": 0.0, "Gene": 0.3}, fusion="geometric")
     assert bundle_identity(manifest, reordered) == ids[0]
+    # one pass under the profile instructions is another run than the bundle's own instructions
+    manifest["profiles"] = {"en": ["bc5cdr"]}
+    own = SimpleNamespace(**vars(shipped), profiles={"en": ["bc5cdr"]})
+    one_pass = SimpleNamespace(**vars(shipped), profiles={"en": ["profile-en"], "zh": ["profile-zh"]})
+    assert bundle_identity(manifest, own) == ids[0]
+    assert bundle_identity(manifest, one_pass) not in ids
+
+
+def test_one_pass_needs_the_profile_measurement_of_a_bundle(tmp_path, capsys):
+    from biotag.runtime.cli import main
+
+    rc = main(["eval-model", "--gguf", str(tmp_path / "m.gguf"), "--corpus", "ncbi-disease", "--one-pass"])
+    assert rc != 0 and "--one-pass" in capsys.readouterr().err

@@ -212,3 +212,30 @@ def test_a_bundles_task_bias_reaches_the_decoder(tmp_path):
     assert t.spec["task_bias"] == {"linnaeus": 2.5}
     # a worker process rebuilds the same tagger from the spec
     assert Tagger(**{**t.spec}).decoder.task_bias == {"linnaeus": 2.5}
+
+
+def test_one_pass_runs_the_profile_instructions_of_a_model_trained_with_them(tmp_path):
+    from conftest import build_tiny_bundle
+
+    from biotag.runtime.errors import ModelError
+    from biotag.runtime.profiles import ONE_PASS
+
+    root = build_tiny_bundle(tmp_path / "b")
+    # a model that never saw the profile instructions is refused, with what to do instead
+    with pytest.raises(ModelError, match="without --one-pass"):
+        Tagger.load(root, device="cpu", threads=1, one_pass=True)
+    r = run_cli(["tag", "-", "--bundle", str(root), "--one-pass"], input="fever\n")
+    assert r.returncode != 0 and "without --one-pass" in r.stderr and "Traceback" not in r.stderr
+    (root / "config.json").write_text(json.dumps({"training_config": {"profile": {"share": 0.5}}}))
+    t = Tagger.load(root, device="cpu", threads=1, one_pass=True)
+    assert t.profiles == ONE_PASS
+    assert [task.dataset for task in t.tasks_for("en", None)] == ["profile-en"]
+    assert [task.dataset for task in t.tasks_for("zh", None)] == ["profile-zh"]
+    assert Tagger(**t.spec).profiles == ONE_PASS          # worker processes tag the same way
+    assert Tagger.load(root, device="cpu", threads=1).profiles == json.loads(
+        (root / "manifest.json").read_text())["profiles"]  # without it: the bundle's instructions
+    doc = t.tag("Fever and cough after aspirin.")
+    assert all(e.meta.get("task") in (None, "profile-en") for e in doc.entities)
+    r = run_cli(["tag", "-", "--bundle", str(root), "--one-pass", "--threads", "1"], input="fever\n")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["text"] == "fever\n"

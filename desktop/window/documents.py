@@ -44,8 +44,10 @@ class DocumentsPart:
             return False
         self._pending_bundle = path
         self._pending_initial = initial
+        self._pending_one_pass = self.settings.one_pass
         self._show_banner(f"Loading the model from {path} (verifying its files)…")
-        self.service.load(path, device or self.settings.device, self.settings.threads if threads is None else threads)
+        self.service.load(path, device or self.settings.device, self.settings.threads if threads is None else threads,
+                          self.settings.one_pass)
         self._update_actions()
         return True
 
@@ -55,7 +57,8 @@ class DocumentsPart:
         if not self._pending_initial:
             self.settings.bundle_dir = self.loaded_bundle
         self.banner.hide()
-        self.model_label.setText(f"Model: {name} {version} · {device.upper()}")
+        one_pass = " · one pass" if getattr(self, "_pending_one_pass", False) else ""
+        self.model_label.setText(f"Model: {name} {version} · {device.upper()}{one_pass}")
         self.model_label.setToolTip(self.loaded_bundle)
         if self.settings.threshold is None:
             self.slider.setValue(round(self._bundle_default_threshold() * 100))
@@ -90,9 +93,10 @@ class DocumentsPart:
             return
         v = dlg.values()
         changed_model = (v["bundle"] != (self.loaded_bundle or "") or v["device"] != self.settings.device
-                         or v["threads"] != self.settings.threads)
+                         or v["threads"] != self.settings.threads or v["one_pass"] != self.settings.one_pass)
         self.settings.device = v["device"]
         self.settings.threads = v["threads"]
+        self.settings.one_pass = v["one_pass"]
         self.settings.dictionary = v["dictionary"]
         self.settings.dictionary_mode = v["dictionary_mode"]
         if changed_model:

@@ -264,7 +264,7 @@ def bench_latency(tagger, n_words: int = 150, period_ms: float = 10.0) -> dict:
 def _run(args) -> int:
     from ..tagger import Tagger
 
-    tagger = Tagger.load(args.bundle, device=args.device, threads=args.threads)
+    tagger = Tagger.load(args.bundle, device=args.device, threads=args.threads, one_pass=args.one_pass)
     if args.contention or args.latency:
         res = {"bundle": f"{tagger.name} {tagger.version}", "threads": args.threads}
         if args.contention:
@@ -309,6 +309,8 @@ def add_cli(sub) -> None:
 
     p.add_argument("--threads", type=_positive_int, help="CPU threads of llama.cpp (1 or more)")
     p.add_argument("--repeat", type=_positive_int, default=1)
+    p.add_argument("--one-pass", action="store_true",
+                   help="tag the note under the profile instructions (biotag tag --one-pass)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--contention", action="store_true",
                    help="tagging time idle vs with a CPU-bound process on one core (JSON; an idle machine)")

@@ -266,6 +266,9 @@ def bundle_identity(manifest: dict, pipe: Pipeline) -> str:
         ident += " selector=" + str(files.get(sel.get("file"), {}).get("sha256", ""))
         rule = json.dumps({"thresholds": pipe.thresholds, "fusion": pipe.fusion}, sort_keys=True)
         ident += " thresholds=" + hashlib.sha256(rule.encode("utf-8")).hexdigest()[:16]
+    profiles = getattr(pipe, "profiles", None)
+    if profiles is not None and profiles != manifest.get("profiles"):   # --one-pass
+        ident += " profiles=" + json.dumps(profiles, sort_keys=True)
     return ident
 
 
@@ -276,7 +279,7 @@ def _pipeline(args) -> tuple[Pipeline, str, str]:
         from ..bundle import Bundle
         from ..tagger import Tagger
 
-        tagger = Tagger.load(args.bundle, device="cpu", threads=args.threads)
+        tagger = Tagger.load(args.bundle, device="cpu", threads=args.threads, one_pass=args.one_pass)
         b = Bundle.open(args.bundle)
         llm = b.manifest["llm"]
         if args.marker_bias is not None:   # one bias for every instruction
@@ -309,6 +312,8 @@ def _pipeline(args) -> tuple[Pipeline, str, str]:
 def _run(args) -> int:
     if args.profile and args.gold_sentences:
         raise InputError("--profile and --gold-sentences are two different measurements: choose one")
+    if args.one_pass and not (args.profile and args.bundle):
+        raise InputError("--one-pass measures what 'biotag tag --one-pass' runs: it needs --profile and --bundle")
     if args.reuse and (not args.pred_dir or len(args.corpus) != 1 or args.no_adjacency_guard):
         raise InputError("--reuse needs --pred-dir, one --corpus and the adjacency guard on")
     if args.reuse and not Path(args.reuse).is_file():
@@ -358,6 +363,9 @@ def add_cli(sub) -> None:
     p.add_argument("--profile", action="store_true",
                    help="run exactly what 'biotag tag' runs (the bundle's instructions for the document's "
                    "language), restricted to the corpus's types as the language's profile names them")
+    p.add_argument("--one-pass", action="store_true",
+                   help="with --profile: what 'biotag tag --one-pass' runs (the language's profile "
+                   "instruction, one pass per segment); needs --bundle")
     p.add_argument("--gold-sentences", action="store_true",
                    help="diagnostic: cut documents at gold-aware sentence boundaries (no entity crosses a "
                    "cut) instead of the shipped segmenter; not the accuracy of the shipped pipeline")
