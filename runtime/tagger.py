@@ -46,13 +46,18 @@ class Tagger:
     # speculative drafts of at most 8 words: on the 500-word bench note 14.24 s vs 14.89 s unbounded
     # (median of 3; fewer tokens thrown away when a marker cuts a draft, more calls)
     DRAFT_WORDS = 8
+    # one pass opens a marker every few words, so a long draft is mostly cut and thrown away: on
+    # the same note 9.8 s with drafts of 3 words against 12.1 s with 8 (five instructions per
+    # segment: 35.2 s with 3 against 33.8 s with 8)
+    ONE_PASS_DRAFT_WORDS = 3
 
     def __init__(self, llm_path: str | os.PathLike, fmt: str = FORMAT_S,
                  profiles: dict[str, list[str]] | None = None, threads: int | None = None,
                  device: str = "cpu", selector=None, thresholds: dict[str, float] | None = None,
                  name: str = "custom", version: str = "0", max_words: int = 80, n_ctx: int = 2048,
                  marker_bias: float = 0.0, fusion: str = "selector",
-                 marker_units: dict[str, int] | None = None, task_bias: dict[str, float] | None = None):
+                 marker_units: dict[str, int] | None = None, task_bias: dict[str, float] | None = None,
+                 draft_words: int | None = None):
         from .llm import LlamaBackend, llama_tokenize_fn, load_llama
 
         if isinstance(selector, dict):  # a worker process rebuilds the selector from its spec
@@ -75,7 +80,7 @@ class Tagger:
         # type appended to the canonical types after the model was trained is not offered to it
         self.table = TokenTable(llama_tokenize_fn(self.llm), self.llm.token_bos(), marker_units)
         self.decoder = ConstrainedDecoder(LlamaBackend(self.llm), self.table, speculative=True,
-                                          marker_bias=marker_bias, draft_words=self.DRAFT_WORDS,
+                                          marker_bias=marker_bias, draft_words=draft_words or self.DRAFT_WORDS,
                                           task_bias=task_bias)
         self.name, self.version = name, version
         self.llm_path = str(llm_path)
@@ -87,7 +92,7 @@ class Tagger:
         self.spec = dict(llm_path=str(llm_path), fmt=fmt, profiles=self.profiles, threads=threads,
                          device=self.device, thresholds=self.thresholds, name=name, version=version,
                          max_words=max_words, n_ctx=n_ctx, marker_bias=marker_bias, fusion=fusion,
-                         task_bias=dict(task_bias or {}),
+                         task_bias=dict(task_bias or {}), draft_words=draft_words,
                          selector=selector.spec() if selector is not None else None,
                          marker_units=marker_units)
 
@@ -137,7 +142,8 @@ class Tagger:
         return cls(b.path(llm["file"]), llm.get("format", FORMAT_S), profiles,
                    threads, device, selector, thresholds, b.name, b.version,
                    marker_bias=float(llm.get("marker_bias", 0.0)), fusion=fusion,
-                   marker_units=trained_marker_units(root), task_bias=llm.get("task_bias"))
+                   marker_units=trained_marker_units(root), task_bias=llm.get("task_bias"),
+                   draft_words=cls.ONE_PASS_DRAFT_WORDS if one_pass else None)
 
     # --- tagging: everything goes through the pipeline (runtime.pipeline) ------------------
     def tagged_types(self) -> list[str]:

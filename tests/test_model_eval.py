@@ -138,3 +138,5 @@ def test_one_pass_needs_the_profile_measurement_of_a_bundle(tmp_path, capsys):
 
     rc = main(["eval-model", "--gguf", str(tmp_path / "m.gguf"), "--corpus", "ncbi-disease", "--one-pass"])
     assert rc != 0 and "--one-pass" in capsys.readouterr().err
+    rc = main(["eval-model", "--gguf", str(tmp_path / "m.gguf"), "--corpus", "ncbi-disease", "--draft-words", "0"])
+    assert rc != 0 and "--draft-words" in capsys.readouterr().err

@@ -232,6 +232,7 @@ def test_one_pass_runs_the_profile_instructions_of_a_model_trained_with_them(tmp
     assert [task.dataset for task in t.tasks_for("en", None)] == ["profile-en"]
     assert [task.dataset for task in t.tasks_for("zh", None)] == ["profile-zh"]
     assert Tagger(**t.spec).profiles == ONE_PASS          # worker processes tag the same way
+    assert t.decoder.draft_words == Tagger.ONE_PASS_DRAFT_WORDS == Tagger(**t.spec).decoder.draft_words
     assert Tagger.load(root, device="cpu", threads=1).profiles == json.loads(
         (root / "manifest.json").read_text())["profiles"]  # without it: the bundle's instructions
     doc = t.tag("Fever and cough after aspirin.")

@@ -303,7 +303,11 @@ def _pipeline(args) -> tuple[Pipeline, str, str]:
         model_id = f"{os.path.abspath(args.gguf)}:{st.st_size}:{st.st_mtime_ns}"
         fmt = FORMAT_S
     pipe.decoder.adjacency_guard = not args.no_adjacency_guard
+    if args.draft_words is not None:
+        pipe.decoder.draft_words = args.draft_words
     bias = f" marker_bias={pipe.decoder.marker_bias}"
+    if args.draft_words is not None or args.one_pass:   # another draft length can flip near-ties
+        bias += f" draft_words={pipe.decoder.draft_words}"
     if pipe.decoder.task_bias:
         bias += " task_bias=" + json.dumps(pipe.decoder.task_bias, sort_keys=True)
     return pipe, fmt, model_id + bias
@@ -312,6 +316,8 @@ def _pipeline(args) -> tuple[Pipeline, str, str]:
 def _run(args) -> int:
     if args.profile and args.gold_sentences:
         raise InputError("--profile and --gold-sentences are two different measurements: choose one")
+    if args.draft_words is not None and args.draft_words < 1:
+        raise InputError("--draft-words must be 1 or more")
     if args.one_pass and not (args.profile and args.bundle):
         raise InputError("--one-pass measures what 'biotag tag --one-pass' runs: it needs --profile and --bundle")
     if args.reuse and (not args.pred_dir or len(args.corpus) != 1 or args.no_adjacency_guard):
@@ -352,6 +358,9 @@ def add_cli(sub) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--pred-dir", help="write the predictions as JSONL here (CORPUS.SPLIT.jsonl); a run "
                    "that is stopped and started again with the same arguments continues where it stopped")
+    p.add_argument("--draft-words", type=int, default=None,
+                   help="words of each speculative draft (default: what 'biotag tag' uses); decoding "
+                   "speed only, though batches of other sizes can flip near-ties")
     p.add_argument("--marker-bias", type=float, default=None,
                    help="log-odds added to marker logits under every instruction (default: the bundle's "
                    "marker_bias and per-instruction task_bias, else 0)")
