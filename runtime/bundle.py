@@ -45,6 +45,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def adapter_config(bundle_dir: str | os.PathLike) -> dict:
+    """The bundle's adapter ``config.json`` (what its model was trained with: ``marker_ids``,
+    ``training_config``); {} when the bundle has none or it cannot be read."""
+    try:
+        cfg = json.loads((Path(bundle_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("BIOTAG_CACHE", Path.home() / ".cache" / "biotag"))
 

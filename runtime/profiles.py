@@ -40,14 +40,11 @@ ONE_PASS: dict[str, list[str]] = {"en": [PROFILE_EN], "zh": [PROFILE_ZH]}
 def trained_profiles(bundle_dir) -> bool:
     """Whether a bundle's model learned the profile instructions: its adapter ``config.json`` says
     it trained with a profile share above 0 (a model that never saw them cannot run one pass)."""
-    import json
-    from pathlib import Path
+    from .bundle import adapter_config
 
     try:
-        cfg = json.loads((Path(bundle_dir) / "config.json").read_text(encoding="utf-8"))
-        share = ((cfg.get("training_config") or {}).get("profile") or {}).get("share", 0)
-        return float(share) > 0
-    except (OSError, ValueError, AttributeError, TypeError):
+        return float(adapter_config(bundle_dir)["training_config"]["profile"]["share"]) > 0
+    except (KeyError, TypeError, ValueError):
         return False
 
 

@@ -111,16 +111,9 @@ def trained_marker_units(bundle_dir) -> dict[str, int] | None:
     of the bundle's adapter ``config.json``. A model trained before a type was appended to the
     canonical types has no row for that type's opener, so the type is not offered to it. None when
     the bundle has no adapter config (every marker of this build is taken as trained)."""
-    import json
-    from pathlib import Path
+    from .bundle import adapter_config
 
-    cfg = Path(bundle_dir) / "config.json"
-    if not cfg.is_file():
-        return None
-    try:
-        ids = json.loads(cfg.read_text(encoding="utf-8")).get("marker_ids")
-    except (OSError, ValueError, AttributeError):
-        return None
+    ids = adapter_config(bundle_dir).get("marker_ids")
     if not isinstance(ids, dict) or not ids:
         return None
     return {u: i for u, i in ids.items() if isinstance(u, str) and type(i) is int}
