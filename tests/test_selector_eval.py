@@ -214,3 +214,24 @@ def test_selector_card_merges_runs_on_different_corpora():
     assert m["candidates"] == 4000 and m["ms_per_candidate"] == 2.25
     assert m["mean_delta_f1"] == 2.25 and m["worst_delta_f1"] == -0.5
     assert merge_evals([old]) is old and merge_evals([]) is None
+
+
+def test_llm_confidence_of_predictions_that_went_through_the_selector(tmp_path):
+    """A prediction file written through the selector carries the fused score in ``score`` and the
+    LLM's own confidence in ``meta.llm_score``: re-scoring fuses with the latter, never the fused
+    score again; --pred-dir writes the kept candidates with the new fused score."""
+    from biotag.runtime.selector_eval import score_candidates, write_pred_file
+
+    class Sel:
+        def score(self, text, ents):
+            return [0.25 for _ in ents]
+
+    through = Entity(*ASPIRIN, TEXT[0:7], 0.5, meta={"llm_score": 0.64, "selector_score": 0.39})
+    plain = Entity(*ASTHMA, TEXT[29:35], 0.64)
+    d = Document("d1", TEXT, [through, plain], "en")
+    assert score_candidates(Sel(), [d], "geometric") == [[pytest.approx(0.4), pytest.approx(0.4)]]
+    kept = filtered([d], [[0.4, 0.1]], {"*": 0.3})
+    out = tmp_path / "pred" / "bc5cdr.dev.jsonl"
+    write_pred_file(out, [d], kept)
+    _, _, [back] = load_pred_file(out)
+    assert [(e.type, e.score, e.meta["llm_score"]) for e in back.entities] == [("Chemical", 0.4, 0.64)]

@@ -50,12 +50,19 @@ def gold_docs(corpus: str, split: str, ids: list[str], data_dir=None) -> list[Do
     return gold_for([by_id[i] for i in ids], task)
 
 
+def llm_confidence(e) -> float | None:
+    """The tagging LLM's own confidence in a predicted span: its ``score`` in predictions made
+    without the selector, its ``meta["llm_score"]`` in predictions that went through the selector
+    (where ``score`` is already the fused score the bundle's thresholds were compared with)."""
+    return e.meta["llm_score"] if "llm_score" in e.meta else e.score
+
+
 def score_candidates(selector, docs: list[Document], fusion: str = "selector") -> list[list[float]]:
-    """Per document, the score each candidate's threshold is compared with (see ``selector.fuse``:
-    the LLM's confidence is the candidate's own ``score`` in the prediction file)."""
+    """Per document, the score each candidate's threshold is compared with (see ``selector.fuse``),
+    from this selector's probability and the LLM's confidence (``llm_confidence``)."""
     from ..selector import fuse
 
-    return [[fuse(s, e.score, fusion) for s, e in zip(selector.score(d.text, d.entities), d.entities)]
+    return [[fuse(s, llm_confidence(e), fusion) for s, e in zip(selector.score(d.text, d.entities), d.entities)]
             if d.entities else [] for d in docs]
 
 
@@ -179,6 +186,18 @@ def cross_validate_rule(items, tasks: list[str], grid: list[tuple[int, float]], 
     return rows
 
 
+def write_pred_file(path: Path, pred: list[Document], kept: list[Document]) -> None:
+    """The candidates this selector keeps, in ``eval-model --pred-dir``'s format (so ``biotag
+    compare`` pairs them with other predictions); ``score`` is the fused score, the LLM's confidence
+    stays in ``meta["llm_score"]``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for p, k in zip(pred, kept):
+            llm = {e.key: llm_confidence(e) for e in p.entities}
+            ents = [e.with_(meta={**e.meta, "llm_score": llm.get(e.key)}) for e in k.entities]
+            f.write(k.copy(ents).to_jsonl_line() + "\n")
+
+
 def load_selector(args):
     from ..selector import Selector
 
@@ -232,7 +251,10 @@ def _run(args) -> int:
     per = []
     for (corpus, split), (gold, pred, scores) in zip(rows, items):
         without = micro(gold, pred)
-        with_ = micro(gold, filtered(pred, scores, thresholds, corpus))
+        kept = filtered(pred, scores, thresholds, corpus)
+        with_ = micro(gold, kept)
+        if args.pred_dir:
+            write_pred_file(Path(args.pred_dir) / f"{corpus}.{split}.jsonl", pred, kept)
         per.append({"corpus": corpus, "split": split, "documents": len(gold), "without": without,
                     "with": with_, "delta_f1": round(with_["f1"] - without["f1"], 2)})
     result["corpora"] = per
@@ -273,6 +295,9 @@ def add_cli(sub) -> None:
     p.add_argument("--fusion", choices=tuple(FUSIONS), default="selector",
                    help="score compared with the thresholds: the selector's probability, or its geometric mean "
                         "with the LLM's confidence in the span (default: selector)")
+    p.add_argument("--pred-dir", metavar="DIR",
+                   help="write the candidates kept at the thresholds to DIR/CORPUS.SPLIT.jsonl "
+                        "(for 'biotag compare')")
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
