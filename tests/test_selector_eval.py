@@ -232,6 +232,8 @@ def test_llm_confidence_of_predictions_that_went_through_the_selector(tmp_path):
     assert score_candidates(Sel(), [d], "geometric") == [[pytest.approx(0.4), pytest.approx(0.4)]]
     kept = filtered([d], [[0.4, 0.1]], {"*": 0.3})
     out = tmp_path / "pred" / "bc5cdr.dev.jsonl"
-    write_pred_file(out, [d], kept)
+    write_pred_file(out, [d], kept, {"*": 0.3, "bc5cdr/Chemical": 0.35}, "bc5cdr")
     _, _, [back] = load_pred_file(out)
-    assert [(e.type, e.score, e.meta["llm_score"]) for e in back.entities] == [("Chemical", 0.4, 0.64)]
+    assert [(e.type, e.score, e.meta["llm_score"], e.meta["threshold"]) for e in back.entities] == \
+        [("Chemical", 0.4, 0.64, 0.35)]
+    assert "selector_score" not in back.entities[0].meta   # the input's, another selector's score

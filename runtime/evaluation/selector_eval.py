@@ -186,15 +186,22 @@ def cross_validate_rule(items, tasks: list[str], grid: list[tuple[int, float]], 
     return rows
 
 
-def write_pred_file(path: Path, pred: list[Document], kept: list[Document]) -> None:
+def write_pred_file(path: Path, pred: list[Document], kept: list[Document], thresholds: dict[str, float],
+                    task: str | None = None) -> None:
     """The candidates this selector keeps, in ``eval-model --pred-dir``'s format (so ``biotag
-    compare`` pairs them with other predictions); ``score`` is the fused score, the LLM's confidence
-    stays in ``meta["llm_score"]``."""
+    compare`` pairs them with other predictions): ``score`` is the fused score, ``meta`` holds the
+    LLM's confidence (``llm_score``) and the threshold applied; a ``selector_score`` of the input,
+    another selector's, is dropped."""
+    from ..tagger import threshold_for
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for p, k in zip(pred, kept):
-            llm = {e.key: llm_confidence(e) for e in p.entities}
-            ents = [e.with_(meta={**e.meta, "llm_score": llm.get(e.key)}) for e in k.entities]
+            llm = {e.key: llm_confidence(e) for e in p.entities}   # kept entities carry the fused score
+            ents = [e.with_(meta={**{m: v for m, v in e.meta.items() if m != "selector_score"},
+                                  "llm_score": llm[e.key],
+                                  "threshold": threshold_for(thresholds, e.type, task, 0.0)})
+                    for e in k.entities]
             f.write(k.copy(ents).to_jsonl_line() + "\n")
 
 
@@ -254,7 +261,7 @@ def _run(args) -> int:
         kept = filtered(pred, scores, thresholds, corpus)
         with_ = micro(gold, kept)
         if args.pred_dir:
-            write_pred_file(Path(args.pred_dir) / f"{corpus}.{split}.jsonl", pred, kept)
+            write_pred_file(Path(args.pred_dir) / f"{corpus}.{split}.jsonl", pred, kept, thresholds, corpus)
         per.append({"corpus": corpus, "split": split, "documents": len(gold), "without": without,
                     "with": with_, "delta_f1": round(with_["f1"] - without["f1"], 2)})
     result["corpora"] = per
