@@ -304,8 +304,10 @@ def load_adapter_into(model, table, adapter_dir: Path) -> None:
     if not src.is_file():
         raise SystemExit(f"init_adapter: {src} not found")
     sd = load_file(str(src))
-    old_ids = sorted(json.loads((adapter_dir / "config.json").read_text(encoding="utf-8"))["marker_ids"].values())
+    meta = json.loads((adapter_dir / "config.json").read_text(encoding="utf-8"))
+    old_ids = sorted(meta["marker_ids"].values())
     rows = sd.pop("marker_emb")
+    sd = widen_lora(sd, model, {"r": 16, "alpha": 32, **meta.get("training_config", {}).get("lora", {})})
     with torch.no_grad():
         for k, tid in enumerate(old_ids):
             if tid in model.marker_ids:
@@ -313,6 +315,37 @@ def load_adapter_into(model, table, adapter_dir: Path) -> None:
     sd["marker_emb"] = model.marker_emb.detach().clone()
     model.load_trainable_state(sd)
     log(f"initialised LoRA and marker rows from {src}")
+
+
+def widen_lora(sd: dict, model, lora: dict) -> dict:
+    """An adapter's LoRA weights fitted to ``model``'s rank, computing the same function: a rank-r
+    adapter goes into the first r rows of A and columns of B (scaled by the ratio of the two
+    alpha / r), the model's other rows of A keep their random initialisation and B's other columns
+    are 0, so training can use the added rank from where the adapter left off."""
+    from peft import get_peft_model_state_dict
+
+    target = get_peft_model_state_dict(model.peft)
+    new_r = next(v.shape[0] for k, v in target.items() if "lora_A" in k)
+    old_r = next(v.shape[0] for k, v in sd.items() if "lora_A" in k)
+    if new_r == old_r:
+        return sd
+    if new_r < old_r:
+        raise SystemExit(f"init_adapter has LoRA rank {old_r}; this config's rank {new_r} cannot hold it")
+    new_scale = model.peft.peft_config["default"].lora_alpha / new_r
+    ratio = (float(lora["alpha"]) / int(lora["r"])) / new_scale
+    out = {}
+    for k, v in sd.items():
+        t = target[k].detach().clone().to(v.dtype)
+        if "lora_A" in k:
+            t[:old_r] = v
+        elif "lora_B" in k:
+            t.zero_()
+            t[:, :old_r] = v * ratio
+        else:
+            t = v
+        out[k] = t
+    log(f"LoRA rank {old_r} widened to {new_r}")
+    return out
 
 
 def autocast(cfg: TrainConfig):

@@ -138,7 +138,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 
-def tiny_model(seed=0, **config):
+def tiny_model(seed=0, lora_r=4, lora_alpha=8, **config):
     """A randomly initialised Gemma-3-shaped TaggerLM; ``config`` overrides its Gemma3TextConfig."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
@@ -151,7 +151,7 @@ def tiny_model(seed=0, **config):
     base = Gemma3ForCausalLM(cfg)
     for p in base.parameters():
         p.requires_grad_(False)
-    return TaggerLM(base, sorted(TABLE.marker_ids.values()), lora_r=4, lora_alpha=8, lora_dropout=0.0)
+    return TaggerLM(base, sorted(TABLE.marker_ids.values()), lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.0)
 
 
 def make_batch():
@@ -161,6 +161,43 @@ def make_batch():
     exs = [Example(task, "aspirin induced asthma in a patient".split(), [Span(0, 1, "Chemical"), Span(2, 3, "Disease")]),
            Example(task, "cisplatin toxicity".split(), [Span(0, 1, "Chemical")])]
     return collate([s for e in exs for s in example_sequences(TABLE, e)])
+
+
+@pytest.mark.parametrize("alpha", [16, 8])
+def test_an_adapter_widened_to_a_larger_rank_computes_the_same_loss_and_trains(tmp_path, alpha):
+    from safetensors.torch import save_file
+
+    from biotag.models import train_llm as T
+
+    torch.set_num_threads(1)
+    small = tiny_model(seed=1)
+    with torch.no_grad():                                    # a trained adapter: B is not 0
+        for n, p in small.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)
+    batch = make_batch()
+    want = small.loss(batch)[0].item()
+    sd = {k: v.contiguous() for k, v in small.trainable_state().items()}
+    save_file(sd, str(tmp_path / "adapter.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"marker_ids": TABLE.marker_ids,
+                                                       "training_config": {"lora": {"r": 4, "alpha": 8}}}))
+    wide = tiny_model(seed=1, lora_r=8, lora_alpha=alpha)
+    T.load_adapter_into(wide, TABLE, tmp_path)
+    assert wide.loss(batch)[0].item() == pytest.approx(want, rel=1e-5)
+    a = dict(wide.named_parameters())
+    name = next(n for n in a if "lora_A" in n)
+    assert a[name].shape[0] == 8 and a[name][4:].abs().sum() > 0   # the added rank can learn
+    opt = torch.optim.AdamW([p for p in wide.parameters() if p.requires_grad], lr=5e-3)
+    for _ in range(3):
+        loss, _ = wide.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    b = next(p for n, p in wide.named_parameters() if "lora_B" in n)
+    assert b[:, 4:].abs().sum() > 0
+    narrow = tiny_model(seed=1, lora_r=2, lora_alpha=4)
+    with pytest.raises(SystemExit, match="rank 4"):
+        T.load_adapter_into(narrow, TABLE, tmp_path)
 
 
 def test_a_few_steps_lower_the_loss():
