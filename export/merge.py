@@ -17,7 +17,8 @@ What the merge does, tensor by tensor, in the order of the base file: dequantize
 (``gguf.quants.dequantize``: Q4_K, Q5_0, Q6_K, Q8_0, ... -> float32), add
 ``alpha / r * (B @ A)`` to the seven adapted projections (``q_proj -> attn_q``, ``k_proj ->
 attn_k``, ``v_proj -> attn_v``, ``o_proj -> attn_output``, ``gate_proj -> ffn_gate``, ``up_proj
--> ffn_up``, ``down_proj -> ffn_down``; summed in float64), replace the marker rows of
+-> ffn_up``, ``down_proj -> ffn_down``; summed in float64) and, for layers trained in full, their
+deltas (``full.<layer>.<proj>``, ``(out, in)``), replace the marker rows of
 ``token_embd.weight`` (and of ``output.weight`` where the output is not tied), and write
 matrices as F16, vectors as F32 (what llama.cpp's converter does).  All metadata (tokenizer
 included) is copied byte for byte from the base, except ``general.file_type`` (MOSTLY_F16).
@@ -65,6 +66,7 @@ PROJ_TO_GGUF = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_p
                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
 _LORA_KEY = re.compile(r"(?:^|\.)layers\.(\d+)\.(?:self_attn|mlp)\.(" + "|".join(PROJ_TO_GGUF)
                        + r")\.lora_([AB])(?:\.default)?\.weight$")
+_FULL_KEY = re.compile(r"^full\.(\d+)\.(" + "|".join(PROJ_TO_GGUF) + r")$")
 # fields the writer sets itself (GGUF.* are the reader's view of the header)
 _WRITER_OWNED = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "general.architecture"}
 QUANTS = ("f16", "q8_0", "q4_k_m")
@@ -113,6 +115,8 @@ class Adapter:
     pairs: dict = field(default_factory=dict)
     marker_ids: list = field(default_factory=list)   # increasing token ids
     marker_emb: np.ndarray | None = None             # (n_markers, n_embd), row k <-> marker_ids[k]
+    full: dict = field(default_factory=dict)         # (layer, gguf_name) -> delta (out, in) of a
+    #                                                  projection trained in full (``full.<layer>.<proj>``)
 
     @property
     def scale(self) -> float:
@@ -132,10 +136,17 @@ def load_adapter(adapter_dir: str | os.PathLike) -> Adapter:
     tensors = read_safetensors(st)
     lcfg = (cfg.get("training_config") or {}).get("lora") or {}
     found: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+    full: dict[tuple[int, str], np.ndarray] = {}
     marker_emb = None
     for key, arr in tensors.items():
         if key == "marker_emb":
             marker_emb = arr
+            continue
+        f = _FULL_KEY.match(key)
+        if f:
+            if not np.isfinite(arr).all() or arr.ndim != 2:
+                raise ModelError(f"{st}: {key}: not a finite weight matrix")
+            full[(int(f.group(1)), PROJ_TO_GGUF[f.group(2)])] = arr
             continue
         m = _LORA_KEY.search(key)
         if not m:
@@ -170,7 +181,7 @@ def load_adapter(adapter_dir: str | os.PathLike) -> Adapter:
                              f"for the {len(ids)} marker ids")
         if not np.isfinite(marker_emb).all():
             raise ModelError(f"{st}: non-finite marker embeddings")
-    return Adapter(r=r, alpha=alpha, pairs=pairs, marker_ids=ids, marker_emb=marker_emb)
+    return Adapter(r=r, alpha=alpha, pairs=pairs, marker_ids=ids, marker_emb=marker_emb, full=full)
 
 
 # --- reading the base -------------------------------------------------------------------------
@@ -244,6 +255,13 @@ def _check_pair(reader, arch: str, adapter: Adapter, base_path) -> dict[str, tup
         elif arch == "llama" and name == "attn_k":
             B = _permute_rows(B, n_head_kv)
         out[tname] = (A, B)
+    for (layer, name), delta in adapter.full.items():
+        tname = f"blk.{layer}.{name}.weight"
+        if tname not in tensors or tuple(delta.shape) != _np_shape(tensors[tname]):
+            raise ModelError(f"adapter full-weight delta for {tname} {delta.shape} does not fit {base_path}: "
+                             f"wrong base model for this adapter")
+        if arch == "llama" and name in ("attn_q", "attn_k"):
+            raise ModelError("full-weight deltas of q/k are supported for gemma3 only")
     if "token_embd.weight" not in tensors:
         raise ModelError(f"{base_path}: no token_embd.weight tensor")
     n_vocab, n_embd = _np_shape(tensors["token_embd.weight"])
@@ -361,6 +379,7 @@ def merge_lora_to_gguf(base_gguf, adapter_dir, out_path, progress: bool = True) 
     base_path, reader, arch = _open_base(base_gguf)
     adapter = load_adapter(adapter_dir)
     deltas = _check_pair(reader, arch, adapter, base_path)
+    full = {f"blk.{layer}.{name}.weight": d for (layer, name), d in adapter.full.items()}
     tensors = {t.name: t for t in reader.tensors}
     marker_rows = {}
     if adapter.marker_ids:
@@ -380,6 +399,8 @@ def merge_lora_to_gguf(base_gguf, adapter_dir, out_path, progress: bool = True) 
         if name in deltas:
             A, B = deltas[name]
             w = w.astype(np.float64) + adapter.scale * (B.astype(np.float64) @ A.astype(np.float64))
+        if name in full:
+            w = w.astype(np.float64) + full[name].astype(np.float64)
         if name in marker_rows:
             if w.dtype != np.float32 or not w.flags.writeable:
                 w = np.array(w, dtype=np.float32)
@@ -449,6 +470,9 @@ def write_lora_gguf(adapter_dir, base_gguf, out_path, progress: bool = False) ->
 
     base_path, reader, arch = _open_base(base_gguf)
     adapter = load_adapter(adapter_dir)
+    if adapter.full:
+        raise ModelError(f"{adapter_dir}: the adapter trains whole layers, which a llama.cpp LoRA file "
+                         f"cannot carry; merge it instead (merge_lora_to_gguf)")
     deltas = _check_pair(reader, arch, adapter, base_path)
     arrays = {}
     for tname, (A, B) in deltas.items():

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ATTENTION_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 class InputDtypeLinear(nn.Linear):
@@ -86,20 +87,60 @@ class TaggerLM(nn.Module):
         lookup = torch.full((w.shape[0],), -1, dtype=torch.long)
         lookup[torch.tensor(self.marker_ids)] = torch.arange(len(self.marker_ids))
         self.register_buffer("lookup", lookup, persistent=False)
+        self.full: dict[str, tuple[nn.Linear, torch.Tensor]] = {}   # unfreeze_top: name -> (linear, start)
+
+    def projection(self, layer: int, proj: str) -> nn.Linear:
+        """The frozen base ``nn.Linear`` of projection ``proj`` (one of ``LORA_TARGETS``) in decoder
+        layer ``layer`` (under its LoRA wrapper)."""
+        block = self.body.layers[layer]
+        lin = getattr(block.self_attn if proj in ATTENTION_PROJ else block.mlp, proj)
+        return getattr(lin, "base_layer", lin)
+
+    def unfreeze_top(self, k: int) -> list[str]:
+        """Train the seven projection weights of the top ``k`` decoder layers in full, next to their
+        LoRA: fp32 master weights, computed in the input's dtype (bf16 matmuls under bf16 base
+        weights). Their updates travel as ``full.<layer>.<proj>`` deltas in ``trainable_state``.
+        Returns the delta names."""
+        n = len(self.body.layers)
+        if not 0 <= k <= n:
+            raise ValueError(f"cannot unfreeze {k} of {n} layers")
+        for i in range(n - k, n):
+            for proj in LORA_TARGETS:
+                lin = self.projection(i, proj)
+                w0 = lin.weight.detach().float().clone()
+                lin.weight = nn.Parameter(w0.clone())
+                if type(lin) is nn.Linear:
+                    lin.__class__ = InputDtypeLinear
+                self.full[f"full.{i}.{proj}"] = (lin, w0)
+        return list(self.full)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         from peft import get_peft_model_state_dict
 
         sd = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.peft).items()}
         sd["marker_emb"] = self.marker_emb.detach().clone()
+        for name, (lin, w0) in self.full.items():
+            sd[name] = lin.weight.detach().float() - w0
         return sd
 
     def load_trainable_state(self, sd: dict[str, torch.Tensor]) -> None:
+        """LoRA weights, marker rows and full-weight deltas. A delta of a layer this model trains
+        in full sets its master weight to the starting weight + delta; in a model that does not,
+        the delta is added to the frozen base weight."""
         from peft import set_peft_model_state_dict
 
         sd = dict(sd)
         with torch.no_grad():
             self.marker_emb.copy_(sd.pop("marker_emb"))
+            for name in [k for k in sd if k.startswith("full.")]:
+                delta = sd.pop(name)
+                if name in self.full:
+                    lin, w0 = self.full[name]
+                    lin.weight.copy_(w0 + delta.float())
+                else:
+                    _, layer, proj = name.split(".")
+                    w = self.projection(int(layer), proj).weight
+                    w.copy_((w.float() + delta.float()).to(w.dtype))
         set_peft_model_state_dict(self.peft, sd)
 
     def embed_inputs(self, ids: torch.Tensor) -> torch.Tensor:

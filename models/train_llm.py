@@ -77,6 +77,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     lora: dict = field(default_factory=lambda: {"r": 16, "alpha": 32, "dropout": 0.05})
     init_adapter: str | None = None            # warm start from a trained adapter folder
+    unfreeze: dict = field(default_factory=dict)  # {"layers": k, "lr": x}: the seven projection
+    #                                            weights of the top k decoder layers are trained in
+    #                                            full at peak lr x (default: lr), next to their LoRA;
+    #                                            the adapter carries their deltas (bf16, 11 MB a layer)
     # precision
     weights: str = "fp32"                      # frozen base weights: fp32 or bf16 (AMX matmuls)
     autocast: str = "fp32"                     # forward under CPU bf16 autocast: fp32 or bf16
@@ -125,6 +129,12 @@ class TrainConfig:
         extra = sorted(set(c.profile) - {"share", "compete_at_openings"})
         if extra:
             raise SystemExit(f"config profile: unknown setting(s) {', '.join(extra)} (share, compete_at_openings)")
+        extra = sorted(set(c.unfreeze) - {"layers", "lr"})
+        if extra:
+            raise SystemExit(f"config unfreeze: unknown setting(s) {', '.join(extra)} (layers, lr)")
+        k, ulr = c.unfreeze.get("layers", 0), c.unfreeze.get("lr", c.lr)
+        if not (isinstance(k, int) and not isinstance(k, bool) and k >= 0) or not ulr > 0:
+            raise SystemExit("config unfreeze: layers must be a whole number >= 0 and lr positive")
         bad = sorted(n for n, dc in c.datasets.items() if not isinstance(dc.get("profile", True), bool))
         if bad:
             raise SystemExit(f"config datasets {', '.join(bad)}: 'profile' must be true or false")
@@ -283,6 +293,8 @@ def build_model(cfg: TrainConfig, table):
     lcfg = {"r": 16, "alpha": 32, "dropout": 0.05, **cfg.lora}
     base.config._attn_implementation = cfg.attention
     model = TaggerLM(base, markers, lcfg["r"], lcfg["alpha"], lcfg["dropout"], init)
+    if cfg.unfreeze.get("layers"):
+        model.unfreeze_top(cfg.unfreeze["layers"])
     for p in model.parameters():        # trainable weights stay fp32 whatever the base's dtype
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
@@ -335,14 +347,15 @@ def widen_lora(sd: dict, model, lora: dict) -> dict:
     ratio = (float(lora["alpha"]) / int(lora["r"])) / new_scale
     out = {}
     for k, v in sd.items():
+        if "lora_A" not in k and "lora_B" not in k:
+            out[k] = v
+            continue
         t = target[k].detach().clone().to(v.dtype)
         if "lora_A" in k:
             t[:old_r] = v
         elif "lora_B" in k:
             t.zero_()
             t[:, :old_r] = v * ratio
-        else:
-            t = v
         out[k] = t
     log(f"LoRA rank {old_r} widened to {new_r}")
     return out
@@ -371,10 +384,13 @@ def make_batch(cfg: TrainConfig, seqs) -> dict:
 def make_optimizer(cfg: TrainConfig, model):
     import torch
 
-    lora = [p for n, p in model.named_parameters() if p.requires_grad and n != "marker_emb"]
-    return torch.optim.AdamW([{"params": lora, "lr": cfg.lr},
-                              {"params": [model.marker_emb], "lr": cfg.marker_lr or cfg.lr}],
-                             weight_decay=cfg.weight_decay)
+    full = {id(lin.weight) for lin, _ in model.full.values()}
+    lora = [p for n, p in model.named_parameters() if p.requires_grad and n != "marker_emb" and id(p) not in full]
+    groups = [{"params": lora, "lr": cfg.lr}, {"params": [model.marker_emb], "lr": cfg.marker_lr or cfg.lr}]
+    if full:
+        groups.append({"params": [lin.weight for lin, _ in model.full.values()],
+                       "lr": cfg.unfreeze.get("lr", cfg.lr)})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
 def train_step(cfg: TrainConfig, model, opt, base_lrs, step: int, micro_batches) -> dict:
@@ -512,8 +528,11 @@ def save_artifacts(out: Path, model, cfg: TrainConfig, raw: dict, table, gaz: di
     from .llm_data import save_gazetteer
     from .torch_tagger import LORA_TARGETS
 
+    import torch
+
     out.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.contiguous() for k, v in model.trainable_state().items()}
+    sd = {k: (v.to(torch.bfloat16) if k.startswith("full.") else v).contiguous()
+          for k, v in model.trainable_state().items()}
     save_file(sd, str(out / "adapter.safetensors"))
     save_gazetteer(gaz, out / "gazetteer.tsv")
     meta = {"training_config": raw, "marker_ids": table.marker_ids, "lora_targets": list(LORA_TARGETS), **info}

@@ -286,6 +286,62 @@ def test_merged_logits_match_pytorch_reference():
     assert maxdiff < 0.1
 
 
+def test_layers_trained_in_full_merge_as_their_deltas_and_match_pytorch(tmp_path):
+    """An adapter whose top layer was trained in full (``full.<layer>.<proj>`` deltas next to the
+    LoRA weights): the merged file is base + LoRA + delta, and it computes what TaggerLM computes
+    with the same adapter loaded."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("peft")
+    pytest.importorskip("accelerate")
+    from transformers import AutoModelForCausalLM
+
+    from biotag.models.torch_tagger import TaggerLM
+
+    d = write_adapter(tmp_path / "full")
+    sd = read_safetensors(d / "adapter.safetensors")
+    rng = np.random.default_rng(5)
+    for proj, (_, out, inn) in lora_shapes().items():
+        sd[f"full.1.{proj}"] = rng.standard_normal((out, inn)) * 0.02
+    save_safetensors(sd, d / "adapter.safetensors")
+    ad = load_adapter(d)
+    assert sorted(ad.full) == sorted((1, name) for name in ("attn_q", "attn_k", "attn_v", "attn_output",
+                                                             "ffn_gate", "ffn_up", "ffn_down"))
+    merged = merge_lora_to_gguf(TINY["base"], d, tmp_path / "merged.gguf", progress=False)
+    tb = {t.name: t for t in gguf.GGUFReader(str(TINY["base"])).tensors}
+    tm = {t.name: t for t in gguf.GGUFReader(str(merged)).tensors}
+
+    def deq(t):
+        return gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64)
+
+    A, B = ad.pairs[(1, "ffn_up")]
+    want = deq(tb["blk.1.ffn_up.weight"]) + ALPHA / R * (B.astype(np.float64) @ A) + sd["full.1.up_proj"]
+    np.testing.assert_allclose(deq(tm["blk.1.ffn_up.weight"]), want, atol=2e-3, rtol=1e-3)
+    A, B = ad.pairs[(0, "ffn_up")]                      # layer 0 has no delta
+    want = deq(tb["blk.0.ffn_up.weight"]) + ALPHA / R * (B.astype(np.float64) @ A)
+    np.testing.assert_allclose(deq(tm["blk.0.ffn_up.weight"]), want, atol=2e-3, rtol=1e-3)
+
+    ids = ids_with_markers()
+    got, _ = llama_logits(merged, ids)
+    base = TINY["base"]
+    hf = AutoModelForCausalLM.from_pretrained(base.parent, gguf_file=base.name, dtype=torch.float32,
+                                              query_pre_attn_scalar=HEAD_DIM)
+    tagger = TaggerLM(hf, MARKERS, lora_r=R, lora_alpha=ALPHA, lora_dropout=0.0)
+    tagger.load_trainable_state({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sd.items()})
+    tagger.eval()
+    with torch.no_grad():
+        x = torch.tensor([ids])
+        h = tagger.hidden(x, torch.ones_like(x))[0]
+        cand = torch.arange(got.shape[1])[None].expand(len(ids), -1)
+        ref = tagger.cand_logits(h, cand).numpy()
+    without, _ = llama_logits(TINY["merged"], ids)       # the same LoRA, no delta
+    assert float(np.abs(without - got).max()) > 0.1
+    assert float((ref.argmax(1) == got.argmax(1)).mean()) >= 0.99
+    assert float(np.abs(ref - got).max()) < 0.1
+    with pytest.raises(ModelError, match="whole layers"):
+        write_lora_gguf(d, TINY["base"], tmp_path / "lora.gguf")
+
+
 def test_llama_architecture_merge_permutes_q_and_k(tmp_path):
     """Llama GGUFs store q/k rows permuted for llama.cpp's rotary layout: the LoRA delta must be
     permuted too.  Reference: transformers' Llama from the same GGUF (it un-permutes q/k), delta

@@ -200,6 +200,42 @@ def test_an_adapter_widened_to_a_larger_rank_computes_the_same_loss_and_trains(t
         T.load_adapter_into(narrow, TABLE, tmp_path)
 
 
+def test_top_layers_trained_in_full_travel_as_deltas():
+    from biotag.models import train_llm as T
+
+    torch.set_num_threads(1)
+    model = tiny_model(seed=2)
+    names = model.unfreeze_top(1)
+    assert len(names) == 7 and all(n.startswith("full.1.") for n in names)
+    cfg = T.TrainConfig.from_dict({"name": "u", "datasets": {}, "steps": 3, "lr": 1e-3,
+                                   "unfreeze": {"layers": 1, "lr": 2e-3}})
+    opt = T.make_optimizer(cfg, model)
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-3, 2e-3]
+    assert len(opt.param_groups[2]["params"]) == 7
+    layer0 = model.projection(0, "up_proj").weight.detach().clone()
+    batch = make_batch()
+    for _ in range(3):
+        loss, _ = model.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.equal(model.projection(0, "up_proj").weight, layer0)      # layer 0 stays frozen
+    sd = model.trainable_state()
+    assert sd["full.1.down_proj"].abs().max() > 0 and not any(k.startswith("full.0.") for k in sd)
+    want = model.loss(batch)[0].item()
+    plain = tiny_model(seed=2)                   # the deltas added to a frozen model (export, eval)
+    plain.load_trainable_state(sd)
+    assert plain.loss(batch)[0].item() == pytest.approx(want, rel=1e-5)
+    again = tiny_model(seed=2)                   # a resumed run: master weights = start + delta
+    again.unfreeze_top(1)
+    again.load_trainable_state(sd)
+    assert again.loss(batch)[0].item() == pytest.approx(want, rel=1e-5)
+    assert torch.allclose(again.projection(1, "q_proj").weight, model.projection(1, "q_proj").weight)
+    for bad in ({"layers": -1}, {"layers": 1, "lr": 0}, {"layer": 1}):
+        with pytest.raises(SystemExit, match="unfreeze"):
+            T.TrainConfig.from_dict({"name": "u", "datasets": {}, "steps": 3, "lr": 1e-3, "unfreeze": bad})
+
+
 def test_a_few_steps_lower_the_loss():
     torch.set_num_threads(1)
     model = tiny_model()
