@@ -249,6 +249,18 @@ def test_merge_is_deterministic(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["again.gguf"]        # no temp file left behind
 
 
+def tagger_logits(tagger, ids, n_vocab):
+    """TaggerLM's logits over the first ``n_vocab`` tokens at every position of ``ids``."""
+    import torch
+
+    tagger.eval()
+    with torch.no_grad():
+        x = torch.tensor([ids])
+        h = tagger.hidden(x, torch.ones_like(x))[0]
+        cand = torch.arange(n_vocab)[None].expand(len(ids), -1)
+        return tagger.cand_logits(h, cand).numpy()
+
+
 def test_merged_logits_match_pytorch_reference():
     """llama.cpp F16 merged model vs transformers Gemma3 (fp32, from the same Q4_K_M file) with
     the adapter applied by peft through TaggerLM, marker tokens inside the sequence."""
@@ -271,12 +283,7 @@ def test_merged_logits_match_pytorch_reference():
     sd = {k: torch.from_numpy(v.copy()) for k, v in read_safetensors(TINY["adapter"] / "adapter.safetensors").items()}
     assert set(sd) == set(tagger.trainable_state())       # the adapter keys are peft's keys
     tagger.load_trainable_state(sd)
-    tagger.eval()
-    with torch.no_grad():
-        x = torch.tensor([ids])
-        h = tagger.hidden(x, torch.ones_like(x))[0]
-        cand = torch.arange(got.shape[1])[None].expand(len(ids), -1)
-        ref = tagger.cand_logits(h, cand).numpy()
+    ref = tagger_logits(tagger, ids, got.shape[1])
     top1 = float((ref.argmax(1) == got.argmax(1)).mean())
     maxdiff = float(np.abs(ref - got).max())
     print(f"\nparity over {len(ids)} positions x {got.shape[1]} tokens: top-1 agreement {top1:.3f}, "
@@ -328,12 +335,7 @@ def test_layers_trained_in_full_merge_as_their_deltas_and_match_pytorch(tmp_path
                                               query_pre_attn_scalar=HEAD_DIM)
     tagger = TaggerLM(hf, MARKERS, lora_r=R, lora_alpha=ALPHA, lora_dropout=0.0)
     tagger.load_trainable_state({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sd.items()})
-    tagger.eval()
-    with torch.no_grad():
-        x = torch.tensor([ids])
-        h = tagger.hidden(x, torch.ones_like(x))[0]
-        cand = torch.arange(got.shape[1])[None].expand(len(ids), -1)
-        ref = tagger.cand_logits(h, cand).numpy()
+    ref = tagger_logits(tagger, ids, got.shape[1])
     without, _ = llama_logits(TINY["merged"], ids)       # the same LoRA, no delta
     assert float(np.abs(without - got).max()) > 0.1
     assert float((ref.argmax(1) == got.argmax(1)).mean()) >= 0.99

@@ -163,6 +163,14 @@ def make_batch():
     return collate([s for e in exs for s in example_sequences(TABLE, e)])
 
 
+def train_steps(model, opt, batch, n):
+    for _ in range(n):
+        loss, _ = model.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 @pytest.mark.parametrize("alpha", [16, 8])
 def test_an_adapter_widened_to_a_larger_rank_computes_the_same_loss_and_trains(tmp_path, alpha):
     from safetensors.torch import save_file
@@ -187,12 +195,7 @@ def test_an_adapter_widened_to_a_larger_rank_computes_the_same_loss_and_trains(t
     a = dict(wide.named_parameters())
     name = next(n for n in a if "lora_A" in n)
     assert a[name].shape[0] == 8 and a[name][4:].abs().sum() > 0   # the added rank can learn
-    opt = torch.optim.AdamW([p for p in wide.parameters() if p.requires_grad], lr=5e-3)
-    for _ in range(3):
-        loss, _ = wide.loss(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_steps(wide, torch.optim.AdamW([p for p in wide.parameters() if p.requires_grad], lr=5e-3), batch, 3)
     b = next(p for n, p in wide.named_parameters() if "lora_B" in n)
     assert b[:, 4:].abs().sum() > 0
     narrow = tiny_model(seed=1, lora_r=2, lora_alpha=4)
@@ -214,11 +217,7 @@ def test_top_layers_trained_in_full_travel_as_deltas():
     assert len(opt.param_groups[2]["params"]) == 7
     layer0 = model.projection(0, "up_proj").weight.detach().clone()
     batch = make_batch()
-    for _ in range(3):
-        loss, _ = model.loss(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_steps(model, opt, batch, 3)
     assert torch.equal(model.projection(0, "up_proj").weight, layer0)      # layer 0 stays frozen
     sd = model.trainable_state()
     assert sd["full.1.down_proj"].abs().max() > 0 and not any(k.startswith("full.0.") for k in sd)
