@@ -339,12 +339,12 @@ def widen_lora(sd: dict, model, lora: dict) -> dict:
     target = get_peft_model_state_dict(model.peft)
     new_r = next(v.shape[0] for k, v in target.items() if "lora_A" in k)
     old_r = next(v.shape[0] for k, v in sd.items() if "lora_A" in k)
-    if new_r == old_r:
-        return sd
     if new_r < old_r:
         raise SystemExit(f"init_adapter has LoRA rank {old_r}; this config's rank {new_r} cannot hold it")
     new_scale = model.peft.peft_config["default"].lora_alpha / new_r
     ratio = (float(lora["alpha"]) / int(lora["r"])) / new_scale
+    if new_r == old_r and ratio == 1.0:
+        return sd
     out = {}
     for k, v in sd.items():
         if "lora_A" not in k and "lora_B" not in k:
