@@ -39,6 +39,10 @@ from .run_scaffold import (load_checkpoint, log, lr_factor, read_config, refuse_
                            resolve, save_checkpoint, set_lr)
 
 
+LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05}   # a config's "lora" and an adapter's
+#                                                          training_config.lora fill in from these
+
+
 # --- every setting, with its default ------------------------------------------------------------
 @dataclass(frozen=True)
 class TrainConfig:
@@ -75,7 +79,7 @@ class TrainConfig:
     #                                            drawn next (same seed and datasets)
     marker_lr: float | None = None             # learning rate of the marker-token rows (default: lr)
     weight_decay: float = 0.0
-    lora: dict = field(default_factory=lambda: {"r": 16, "alpha": 32, "dropout": 0.05})
+    lora: dict = field(default_factory=lambda: dict(LORA_DEFAULTS))
     init_adapter: str | None = None            # warm start from a trained adapter folder
     unfreeze: dict = field(default_factory=dict)  # {"layers": k, "lr": x}: the seven projection
     #                                            weights of the top k decoder layers are trained in
@@ -290,7 +294,7 @@ def build_model(cfg: TrainConfig, table):
             init[tid] = bracket_open
         else:
             init[tid] = list(bracket_open) + list(table.text_ids(" " + unit[1:])[:1])
-    lcfg = {"r": 16, "alpha": 32, "dropout": 0.05, **cfg.lora}
+    lcfg = {**LORA_DEFAULTS, **cfg.lora}
     base.config._attn_implementation = cfg.attention
     model = TaggerLM(base, markers, lcfg["r"], lcfg["alpha"], lcfg["dropout"], init)
     if cfg.unfreeze.get("layers"):
@@ -319,7 +323,7 @@ def load_adapter_into(model, table, adapter_dir: Path) -> None:
     meta = json.loads((adapter_dir / "config.json").read_text(encoding="utf-8"))
     old_ids = sorted(meta["marker_ids"].values())
     rows = sd.pop("marker_emb")
-    sd = widen_lora(sd, model, {"r": 16, "alpha": 32, **meta.get("training_config", {}).get("lora", {})})
+    sd = widen_lora(sd, model, {**LORA_DEFAULTS, **meta.get("training_config", {}).get("lora", {})})
     with torch.no_grad():
         for k, tid in enumerate(old_ids):
             if tid in model.marker_ids:
